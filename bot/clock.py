@@ -1,0 +1,51 @@
+"""Time is injected so tests can travel through weeks, timezones and DST changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, aware, in UTC."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FrozenClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("FrozenClock needs an aware datetime")
+        self._now = start.astimezone(UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta) -> None:
+        self._now += delta
+
+    def set(self, moment: datetime) -> None:
+        self._now = moment.astimezone(UTC)
+
+
+def iso_week(day: date) -> str:
+    """`2026-W48` for a date."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def week_bounds(week: str) -> tuple[date, date]:
+    """Monday and the following Monday of an ISO week like `2026-W48`."""
+    try:
+        year_text, week_text = week.split("-W")
+        monday = date.fromisocalendar(int(year_text), int(week_text), 1)
+    except ValueError as exc:
+        raise ValueError(f"not an ISO week: {week!r} (expected YYYY-Www)") from exc
+    return monday, monday + timedelta(days=7)

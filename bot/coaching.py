@@ -1,0 +1,274 @@
+"""What coaches drive: communities, schedules, check-in fan-out, reports and coach grants."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from bot.bands import BANDS, band
+from bot.context import Context, UsageError
+from bot.delivery import queue_checkins
+from bot.digests import current_week, week_window
+from bot.messages import Card, Field
+from bot.profiles import WEEKDAYS
+from bot.router import Router
+from storage.models import (
+    Artifact,
+    CheckIn,
+    Community,
+    Endorsement,
+    Member,
+    OutboxMessage,
+    Reflection,
+    Schedule,
+    ScheduleBreak,
+)
+from storage.queries import add_membership, community_members, get_or_create_member
+
+KINDS = ("prompt", "checkin", "digest")
+DEFAULT_SCHEDULES = {"prompt": (0, "09:00"), "checkin": (2, "15:30"), "digest": (4, "14:00")}
+MENTION = re.compile(r"<@([A-Za-z0-9_:.\-]+)(?:\|[^>]*)?>")
+
+
+async def is_coach(ctx: Context) -> bool:
+    """Coaches: granted ones, PLNBOT_COACHES, the installer, and platform admins/owners."""
+    if ctx.member.is_coach or ctx.user.user_id in ctx.settings.coach_ids:
+        return True
+    if ctx.workspace.installed_by and ctx.workspace.installed_by == ctx.user.user_id:
+        return True
+    return (await ctx.user_info()).is_admin
+
+
+def _need_community(ctx: Context) -> Community:
+    if ctx.community is None:
+        raise UsageError("Run this in a community channel. A coach registers one with `setup` there.")
+    return ctx.community
+
+
+def _parse_time(text: str) -> str:
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text)
+    if match is None:
+        raise UsageError(f"“{text[:20]}” isn't a time. Use 24-hour HH:MM, like `09:30`.")
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
+def _parse_weekday(text: str) -> int:
+    word = text.lower()
+    matches = [i for i, day in enumerate(WEEKDAYS) if len(word) >= 2 and day.startswith(word)]
+    if not matches:
+        raise UsageError(f"“{text[:20]}” isn't a weekday. Use monday … sunday (or mon, tue …).")
+    return matches[0]
+
+
+def _parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise UsageError(f"“{text[:20]}” isn't a date. Use YYYY-MM-DD, like `2026-12-21`.") from exc
+
+
+def schedule_lines(ctx: Context, community: Community) -> list[str]:
+    rows = {s.kind: s for s in ctx.session.exec(select(Schedule).where(Schedule.community_id == community.id))}
+    lines = []
+    for kind in KINDS:
+        row = rows.get(kind)
+        when = f"{WEEKDAYS[row.weekday].title()} {row.time}" if row and row.enabled else "off"
+        lines.append(f"{kind}: {when}")
+    breaks = ctx.session.exec(
+        select(ScheduleBreak)
+        .where(ScheduleBreak.community_id == community.id, ScheduleBreak.ends_on >= ctx.now.date())
+        .order_by(ScheduleBreak.starts_on)  # type: ignore[arg-type]
+    ).all()
+    lines += [f"break: {b.starts_on.isoformat()} to {b.ends_on.isoformat()}" for b in breaks]
+    return lines
+
+
+def register(router: Router) -> None:
+    @router.command("setup", usage="setup [name]", summary="register this channel as a PLN community", coach=True)
+    async def setup(ctx: Context, args: str) -> None:
+        if ctx.conversation.is_dm:
+            raise UsageError("Run `setup` in the channel you want to become a community, not in a DM.")
+        name = args.strip()[:200]
+        if ctx.community is not None:
+            if name and name != ctx.community.name:
+                ctx.community.name = name
+                ctx.session.add(ctx.community)
+                ctx.reply(f"Renamed this community to {name}.")
+            else:
+                ctx.reply(f"This channel is already the community “{ctx.community.name}”. `schedule` shows its schedule.")
+            return
+        community = Community(
+            workspace_id=ctx.workspace.id,
+            channel_id=ctx.conversation.channel_id,
+            name=name or ctx.conversation.name or "PLN community",
+            timezone=ctx.settings.timezone,
+            created_by=ctx.member.id,
+            created_at=ctx.now,
+        )
+        ctx.session.add(community)
+        ctx.session.flush()
+        assert community.id is not None and ctx.member.id is not None
+        for kind, (weekday, at) in DEFAULT_SCHEDULES.items():
+            ctx.session.add(Schedule(community_id=community.id, kind=kind, weekday=weekday, time=at))
+        add_membership(ctx.session, community_id=community.id, member_id=ctx.member.id, now=ctx.now)
+        ctx.schedules_changed = True
+        ctx.post(
+            f"This channel is now the PLN community “{community.name}”. Share evidence of your "
+            "practice with `share <url>`, endorse what you'd borrow, and look out for weekly "
+            "reflection prompts and digests. `help` shows everything."
+        )
+        ctx.reply("Default schedule: " + "; ".join(schedule_lines(ctx, community)) + ". Change it with `schedule`.")
+
+    @router.command("checkins send", summary="send check-ins to this community's members now", coach=True)
+    async def send_checkins(ctx: Context, args: str) -> None:
+        community = _need_community(ctx)
+        assert community.id is not None
+        try:
+            user_ids = await ctx.platform.channel_members(ctx.conversation)
+        except Exception:
+            user_ids = []
+        for user_id in user_ids:
+            member = get_or_create_member(
+                ctx.session, workspace_id=ctx.workspace.id or 0, user_id=user_id, name="", now=ctx.now
+            )
+            add_membership(ctx.session, community_id=community.id, member_id=member.id or 0, now=ctx.now)
+        result = queue_checkins(ctx.session, community, now=ctx.now, default_tz=ctx.settings.timezone)
+        ctx.wake_outbox = True
+        parts = [f"Check-ins are on their way to {result.queued} member{'s' if result.queued != 1 else ''}."]
+        if result.already:
+            parts.append(f"{result.already} already had today's check-in.")
+        if result.paused:
+            parts.append(f"{result.paused} paused.")
+        ctx.reply(" ".join(parts))
+
+    @router.command(
+        "schedule",
+        usage="schedule [prompt|checkin|digest <weekday> <HH:MM> | <kind> off | break <from> <to>]",
+        summary="show or change when prompts, check-ins and digests go out",
+        coach=True,
+    )
+    async def schedule(ctx: Context, args: str) -> None:
+        community = _need_community(ctx)
+        words = args.split()
+        if not words:
+            ctx.reply(
+                f"Schedule for {community.name} ({community.timezone}):\n" + "\n".join(schedule_lines(ctx, community))
+            )
+            return
+        kind = words[0].lower()
+        if kind == "break":
+            if len(words) != 3:
+                raise UsageError("Usage: `schedule break <YYYY-MM-DD> <YYYY-MM-DD>`")
+            start, end = _parse_date(words[1]), _parse_date(words[2])
+            if end < start:
+                raise UsageError("The break ends before it starts — put the earlier date first.")
+            ctx.session.add(ScheduleBreak(community_id=community.id, starts_on=start, ends_on=end))
+            ctx.reply(f"Break saved: nothing scheduled goes out from {start:%d %b} to {end:%d %b %Y}.")
+            return
+        if kind not in KINDS:
+            raise UsageError(
+                "Usage: `schedule prompt|checkin|digest <weekday> <HH:MM>`, `schedule <kind> off`, "
+                "or `schedule break <from> <to>`."
+            )
+        row = ctx.session.exec(
+            select(Schedule).where(Schedule.community_id == community.id, Schedule.kind == kind)
+        ).first() or Schedule(community_id=community.id, kind=kind, weekday=0, time="09:00", enabled=False)
+        if len(words) == 2 and words[1].lower() == "off":
+            row.enabled = False
+            message = f"The {kind} schedule is off."
+        elif len(words) == 3:
+            row.weekday, row.time, row.enabled = _parse_weekday(words[1]), _parse_time(words[2]), True
+            message = f"The {kind} now goes out {WEEKDAYS[row.weekday].title()}s at {row.time} ({community.timezone})."
+        else:
+            raise UsageError(f"Usage: `schedule {kind} <weekday> <HH:MM>` or `schedule {kind} off`.")
+        ctx.session.add(row)
+        ctx.schedules_changed = True
+        ctx.reply(message)
+
+    @router.command("report", summary="participation and progress for this community", coach=True)
+    async def report(ctx: Context, args: str) -> None:
+        community = _need_community(ctx)
+        session = ctx.session
+        members = community_members(session, community_id=community.id or 0)
+        week = current_week(community, ctx.now)
+        start, end = week_window(community, week)
+        four_weeks = ctx.now - timedelta(days=28)
+
+        def count(model: type, *where: object) -> int:
+            return int(session.exec(select(sa.func.count()).select_from(model).where(*where)).one())
+
+        sent = count(OutboxMessage, OutboxMessage.kind == "checkin", OutboxMessage.object_id == community.id,
+                     OutboxMessage.status == "sent", OutboxMessage.created_at >= four_weeks)
+        answered = count(CheckIn, CheckIn.community_id == community.id, CheckIn.status == "answered",
+                         CheckIn.answered_at >= four_weeks)
+        failed = count(OutboxMessage, OutboxMessage.workspace_id == community.workspace_id,
+                       OutboxMessage.status == "failed", OutboxMessage.created_at >= four_weeks)
+        shares_week = count(Artifact, Artifact.community_id == community.id, Artifact.created_at >= start,
+                            Artifact.created_at < end)
+        endorsements_week = int(session.exec(
+            select(sa.func.count()).select_from(Endorsement)
+            .join(Artifact, Artifact.id == Endorsement.artifact_id)
+            .where(Artifact.community_id == community.id, Endorsement.created_at >= start, Endorsement.created_at < end)
+        ).one())
+        reflections = count(Reflection, Reflection.community_id == community.id, Reflection.created_at >= four_weeks)
+        bands: Counter[str] = Counter()
+        quiet = 0
+        for member in members:
+            latest = session.exec(
+                select(CheckIn.rating, CheckIn.answered_at)
+                .where(CheckIn.member_id == member.id, CheckIn.rating.is_not(None))  # type: ignore[union-attr]
+                .order_by(CheckIn.answered_at.desc())  # type: ignore[union-attr]
+            ).first()
+            if latest is not None and latest[0] is not None:
+                bands[band(latest[0])] += 1
+            if latest is None or latest[1] is None or latest[1] < ctx.now - timedelta(days=21):
+                quiet += 1
+        band_line = ", ".join(f"{name} {bands.get(name, 0)}" for _, _, name in BANDS)
+        fields = (
+            Field(label="Members", value=str(len(members))),
+            Field(label="Check-ins (4 weeks)", value=f"{answered} answered of {sent} sent"),
+            Field(label="Latest self-ratings", value=band_line),
+            Field(label=f"This week ({week})", value=f"{shares_week} shares, {endorsements_week} endorsements"),
+            Field(label="Reflections (4 weeks)", value=str(reflections)),
+            Field(label="May need a hand", value=f"{quiet} without a check-in in 3 weeks"),
+            Field(label="Undelivered messages (4 weeks)", value=str(failed)),
+        )
+        text = f"Report for {community.name}\n" + "\n".join(f"{f.label}: {f.value}" for f in fields)
+        ctx.reply(text, Card(title=f"Report · {community.name}", fields=fields))
+
+    async def _target(ctx: Context, args: str) -> Member:
+        match = MENTION.search(args)
+        user_id = match.group(1) if match else args.strip().lstrip("@")
+        if not user_id or " " in user_id:
+            raise UsageError("Usage: `coach add @member` — mention the person.")
+        existing = ctx.session.exec(
+            select(Member).where(
+                Member.workspace_id == ctx.workspace.id,
+                sa.or_(Member.user_id == user_id, sa.func.lower(Member.display_name) == user_id.lower()),
+            )
+        ).first()
+        if existing is not None:
+            return existing
+        if not match:
+            raise UsageError(f"I don't know “@{user_id[:40]}” yet. Mention them so I can tell who they are.")
+        return get_or_create_member(ctx.session, workspace_id=ctx.workspace.id or 0, user_id=user_id, name="", now=ctx.now)
+
+    @router.command("coach add", usage="coach add @member", summary="make someone a coach", coach=True, needs_args=True)
+    async def coach_add(ctx: Context, args: str) -> None:
+        member = await _target(ctx, args)
+        member.is_coach = True
+        ctx.session.add(member)
+        ctx.reply(f"<@{member.user_id}> is now a coach.")
+
+    @router.command("coach remove", usage="coach remove @member", summary="take away someone's coach role", coach=True, needs_args=True)
+    async def coach_remove(ctx: Context, args: str) -> None:
+        member = await _target(ctx, args)
+        member.is_coach = False
+        ctx.session.add(member)
+        note = " (they stay a coach through PLNBOT_COACHES)" if member.user_id in ctx.settings.coach_ids else ""
+        ctx.reply(f"<@{member.user_id}> is no longer a coach{note}.")
+

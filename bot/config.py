@@ -1,0 +1,112 @@
+"""Settings read from the environment (and `.env`), per DESIGN §4.
+
+A bad value stops start-up with one line naming the variable: `ConfigError` carries that line
+and the CLI prints it and exits with code 2.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A configuration value is unusable; the message names the variable."""
+
+
+def check_timezone(name: str) -> str:
+    """Return `name` if it is an IANA timezone, else raise ValueError."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown timezone {name!r} (use an IANA name like Europe/London)") from exc
+    return name
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; defaults run the bot with nothing configured."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field("sqlite:///plnbot.db", alias="DATABASE_URL")
+
+    slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = Field(None, alias="SLACK_APP_TOKEN")
+    slack_client_id: str | None = Field(None, alias="SLACK_CLIENT_ID")
+    slack_client_secret: str | None = Field(None, alias="SLACK_CLIENT_SECRET")
+    slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
+    slack_endorse_reaction: str = Field("star", alias="PLNBOT_ENDORSE_REACTION")
+
+    microsoft_app_id: str | None = Field(None, alias="MICROSOFT_APP_ID")
+    microsoft_app_password: str | None = Field(None, alias="MICROSOFT_APP_PASSWORD")
+    microsoft_app_tenant_id: str | None = Field(None, alias="MICROSOFT_APP_TENANT_ID")
+    microsoft_app_type: str = Field("MultiTenant", alias="MICROSOFT_APP_TYPE")
+
+    openai_api_key: str | None = Field(None, alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
+    llm_model: str = Field("gpt-4o-mini", alias="PLNBOT_LLM_MODEL")
+    llm: str = Field("on", alias="PLNBOT_LLM")
+
+    timezone: str = Field("UTC", alias="PLNBOT_TIMEZONE")
+    coaches: str = Field("", alias="PLNBOT_COACHES")
+    log_level: str = Field("INFO", alias="PLNBOT_LOG_LEVEL")
+    secret_key: str | None = Field(None, alias="PLNBOT_SECRET_KEY")
+    public_url: str | None = Field(None, alias="PLNBOT_PUBLIC_URL")
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        return check_timezone(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _valid_database_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {value!r}") from exc
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError("only sqlite:/// and postgresql+psycopg:// URLs are supported")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _valid_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @property
+    def coach_ids(self) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.coaches.split(",") if part.strip())
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_signing_secret or self.slack_app_token)
+
+    @property
+    def slack_oauth_enabled(self) -> bool:
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.openai_api_key) and self.llm.lower() not in ("off", "0", "false", "no")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; raise ConfigError with one line naming the first bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "configuration"
+        alias = Settings.model_fields[field].alias if field in Settings.model_fields else field
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{alias or field}: {message}") from None

@@ -1,0 +1,129 @@
+"""What a handler gets: the event, one unit of work, the clock, and ways to answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.events import ConversationRef, Event, UserRef
+from bot.messages import Card, Link, Message, Visibility
+from bot.port import Platform, UserInfo
+from storage.models import Community, FlowState, Member, Workspace
+from storage.queries import save_flow
+
+if TYPE_CHECKING:
+    from bot.llm import ModelClient
+    from bot.prompts import PromptLibrary
+
+
+class UsageError(Exception):
+    """Bad input from a person: the message says kindly what to do instead."""
+
+
+@dataclass
+class Context:
+    """Per-event state. Replies are collected and sent after the unit of work commits."""
+
+    event: Event
+    session: Session
+    clock: Clock
+    settings: Settings
+    prompts: PromptLibrary
+    llm: ModelClient
+    platform: Platform
+    workspace: Workspace
+    member: Member
+    community: Community | None
+    outgoing: list[Message] = field(default_factory=list)
+    wake_outbox: bool = False
+    schedules_changed: bool = False
+    _user_info: UserInfo | None = None
+
+    @property
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    @property
+    def user(self) -> UserRef:
+        return self.event.user
+
+    @property
+    def conversation(self) -> ConversationRef:
+        return self.event.conversation
+
+    def member_zone(self, member: Member | None = None) -> ZoneInfo:
+        member = member or self.member
+        return ZoneInfo(member.timezone or self.settings.timezone)
+
+    def reply(self, text: str, card: Card | None = None, *, link: Link | None = None) -> None:
+        """Answer only the person who acted (ephemeral in a channel, plain in a DM)."""
+        visibility = Visibility.CHANNEL if self.conversation.is_dm else Visibility.EPHEMERAL
+        self.outgoing.append(
+            Message(text=text, card=card, visibility=visibility, to=self.user, link=link)
+        )
+
+    def post(
+        self,
+        text: str,
+        card: Card | None = None,
+        *,
+        link: Link | None = None,
+        thread_id: str | None = None,
+        conversation: ConversationRef | None = None,
+    ) -> None:
+        """Post where everyone in the conversation sees it."""
+        self.outgoing.append(
+            Message(
+                text=text,
+                card=card,
+                link=link,
+                thread_id=thread_id,
+                conversation=conversation,
+            )
+        )
+
+    def dm(self, text: str, card: Card | None = None, *, to: UserRef | None = None) -> None:
+        """Send a direct message (to the person who acted unless `to` is given)."""
+        self.outgoing.append(
+            Message(text=text, card=card, visibility=Visibility.DM, to=to or self.user)
+        )
+
+    def send(self, message: Message) -> None:
+        self.outgoing.append(message)
+
+    def user_ref(self, member: Member) -> UserRef:
+        return UserRef(
+            platform=self.user.platform,
+            workspace_id=self.user.workspace_id,
+            user_id=member.user_id,
+            name=member.display_name,
+        )
+
+    async def user_info(self) -> UserInfo:
+        if self._user_info is None:
+            try:
+                self._user_info = await self.platform.user_info(self.user)
+            except Exception:  # a platform look-up failing must not block the person
+                self._user_info = UserInfo()
+        return self._user_info
+
+    # Multi-step flows live in the database, so a restart or another replica continues them.
+    def flow(self) -> FlowState | None:
+        return self.session.exec(select(FlowState).where(FlowState.member_id == self.member.id)).first()
+
+    def set_flow(self, flow: str, step: str, data: dict[str, Any] | None = None) -> None:
+        assert self.member.id is not None
+        save_flow(
+            self.session, member_id=self.member.id, flow=flow, step=step, data=data or {}, now=self.now
+        )
+
+    def clear_flow(self) -> None:
+        state = self.flow()
+        if state is not None:
+            self.session.delete(state)

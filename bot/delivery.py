@@ -1,0 +1,182 @@
+"""What goes into the outbox, and how each kind of row becomes a message at send time.
+
+Rows name what to send (a digest id, a member's check-in); the wording is rendered when the
+row is sent, so the outbox never holds personal text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from bot.checkins import open_checkin, question_card
+from bot.digests import rank_artifacts, render_digest
+from bot.events import ConversationRef, UserRef
+from bot.messages import Link, Message, Visibility
+from bot.prompts import PromptLibrary
+from bot.reflections import create_prompt, prompt_message
+from storage.models import (
+    CheckIn,
+    Community,
+    Digest,
+    Goal,
+    Member,
+    OutboxMessage,
+    ReflectionPrompt,
+    ScheduleBreak,
+    Workspace,
+)
+from storage.queries import community_members, enqueue
+
+CHECKIN_EXPIRY = timedelta(hours=20)
+
+
+def member_today(member: Member, default_tz: str, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(member.timezone or default_tz)).date()
+
+
+def on_break(session: Session, community: Community, day: date) -> bool:
+    return (
+        session.exec(
+            select(ScheduleBreak.id).where(
+                ScheduleBreak.community_id == community.id,
+                ScheduleBreak.starts_on <= day,
+                ScheduleBreak.ends_on >= day,
+            )
+        ).first()
+        is not None
+    )
+
+
+@dataclass(frozen=True)
+class FanOut:
+    queued: int
+    paused: int
+    already: int
+
+
+def queue_checkins(
+    session: Session,
+    community: Community,
+    *,
+    now: datetime,
+    default_tz: str,
+    respect_quiet_days: bool = False,
+) -> FanOut:
+    """One check-in per community member per (member-local) day; paused members skipped."""
+    queued = paused = already = 0
+    for member in community_members(session, community_id=community.id or 0):
+        today = member_today(member, default_tz, now)
+        if member.paused_until and member.paused_until >= today:
+            paused += 1
+            continue
+        if respect_quiet_days and str(today.weekday()) in member.quiet_days.split(","):
+            continue
+        if enqueue(
+            session,
+            key=f"checkin:{member.id}:{today.isoformat()}",
+            workspace_id=community.workspace_id,
+            kind="checkin",
+            member_id=member.id,
+            object_id=community.id,
+            now=now,
+            expires_at=now + CHECKIN_EXPIRY,
+        ):
+            queued += 1
+        else:
+            already += 1
+    return FanOut(queued=queued, paused=paused, already=already)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a row goes: a channel, or a DM to a person."""
+
+    message: Message
+    conversation: ConversationRef | None = None
+    to: UserRef | None = None
+
+
+def render_row(
+    session: Session, prompts: PromptLibrary, row: OutboxMessage, *, now: datetime, default_tz: str
+) -> Delivery | None:
+    """The message for an outbox row, or None when it should no longer be sent."""
+    workspace = session.get(Workspace, row.workspace_id)
+    if workspace is None:
+        return None
+    if row.kind == "checkin":
+        member = session.get(Member, row.member_id) if row.member_id else None
+        if member is None:
+            return None
+        if member.paused_until and member.paused_until >= member_today(member, default_tz, now):
+            return None
+        checkin = session.exec(select(CheckIn).where(CheckIn.key == row.key)).first()
+        if checkin is None:
+            checkin = open_checkin(
+                session, member=member, now=now, community_id=row.object_id, key=row.key
+            )
+        goal = session.get(Goal, checkin.goal_id) if checkin.goal_id else None
+        text, card = question_card(prompts, checkin, goal)
+        to = UserRef(
+            platform=workspace.platform,
+            workspace_id=workspace.external_id,
+            user_id=member.user_id,
+            name=member.display_name,
+        )
+        return Delivery(
+            message=Message(text=text, card=card, visibility=Visibility.DM, to=to), to=to
+        )
+    channel = ConversationRef(
+        platform=workspace.platform,
+        workspace_id=workspace.external_id,
+        channel_id=row.channel_id or "",
+    )
+    if row.kind == "digest":
+        digest = session.get(Digest, row.object_id)
+        community = session.get(Community, digest.community_id) if digest else None
+        if digest is None or community is None:
+            return None
+        ranked = rank_artifacts(session, community, digest.iso_week)
+        text, card = render_digest(session, prompts, community, digest.iso_week, ranked)
+        digest.artifact_ids = ",".join(str(r.artifact.id) for r in ranked)
+        digest.rendered = text
+        session.add(digest)
+        return Delivery(
+            message=Message(
+                text=text,
+                card=card,
+                conversation=channel,
+                link=Link(kind="digest", object_id=digest.id or 0),
+            ),
+            conversation=channel,
+        )
+    if row.kind == "prompt":
+        record = session.get(ReflectionPrompt, row.object_id)
+        community = session.get(Community, record.community_id) if record else None
+        if record is None or community is None:
+            return None
+        return Delivery(
+            message=prompt_message(record, prompts.element_name(record.element), channel),
+            conversation=channel,
+        )
+    raise ValueError(f"unknown outbox kind {row.kind!r}")
+
+
+def queue_prompt(
+    session: Session, prompts: PromptLibrary, community: Community, *, now: datetime, key: str
+) -> bool:
+    if session.exec(select(OutboxMessage.id).where(OutboxMessage.key == key)).first() is not None:
+        return False
+    record = create_prompt(session, prompts, community=community, now=now)
+    return enqueue(
+        session,
+        key=key,
+        workspace_id=community.workspace_id,
+        kind="prompt",
+        object_id=record.id,
+        channel_id=community.channel_id,
+        now=now,
+    )

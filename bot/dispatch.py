@@ -1,0 +1,265 @@
+"""The bot: turns one neutral event into one unit of work and the replies it produced.
+
+Flow: dedupe (a key in the database) -> resolve workspace, member, community -> run the
+handler -> commit -> send the replies through the platform. Replies go out only after the
+commit, so what a person was told is always what was stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Sequence
+
+from bot import (
+    checkins,
+    coaching,
+    digests,
+    endorsements,
+    evidence,
+    goals,
+    help,
+    privacy,
+    profiles,
+    reflections,
+)
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.context import Context, UsageError
+from bot.events import (
+    ActionEvent,
+    CommandEvent,
+    Event,
+    MemberJoinedEvent,
+    MessageEvent,
+    MessageRef,
+    ReactionEvent,
+)
+from bot.llm import ModelClient
+from bot.messages import Message, Visibility
+from bot.port import Platform
+from bot.prompts import PromptLibrary
+from bot.router import Router
+from storage.db import Database
+from storage.queries import (
+    claim_receipt,
+    community_for_channel,
+    get_or_create_member,
+    get_or_create_workspace,
+    link_message,
+)
+
+log = logging.getLogger(__name__)
+
+FEATURES = (help, profiles, goals, checkins, reflections, evidence, endorsements, digests)
+FEATURES_TAIL = (privacy, coaching)
+
+SOMETHING_WENT_WRONG = (
+    "Sorry, something went wrong on my side, and nothing was lost. "
+    "Please try again in a minute."
+)
+
+
+def build_router() -> Router:
+    router = Router()
+    for feature in (*FEATURES, *FEATURES_TAIL):
+        feature.register(router)
+    return router
+
+
+class Bot:
+    """The platform-neutral bot; adapters call `handle(event, platform)`."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        settings: Settings,
+        clock: Clock | None = None,
+        prompts: PromptLibrary | None = None,
+        llm: ModelClient | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.prompts = prompts or PromptLibrary.load()
+        self.llm = llm or ModelClient.from_settings(settings)
+        self.router = build_router()
+        self.outbox_wakeup = asyncio.Event()
+        self.on_schedules_changed: Callable[[], None] | None = None
+
+    async def handle(self, event: Event, platform: Platform) -> list[MessageRef]:
+        """Handle one event end to end; returns the refs of the messages it posted."""
+        outgoing, signals = await self._run(event, platform)
+        refs = await self.deliver(platform, event, outgoing)
+        if "outbox" in signals:
+            self.outbox_wakeup.set()
+        if "schedules" in signals and self.on_schedules_changed is not None:
+            self.on_schedules_changed()
+        return refs
+
+    async def _run(self, event: Event, platform: Platform) -> tuple[list[Message], set[str]]:
+        try:
+            with self.db.session() as session:
+                now = self.clock.now()
+                if event.dedupe_key and not claim_receipt(
+                    session, key=f"{event.user.platform}:{event.dedupe_key}", now=now
+                ):
+                    log.info("duplicate event %s ignored", event.dedupe_key)
+                    return [], set()
+                workspace = get_or_create_workspace(
+                    session,
+                    platform=event.user.platform,
+                    external_id=event.user.workspace_id,
+                    now=now,
+                )
+                assert workspace.id is not None
+                member = get_or_create_member(
+                    session,
+                    workspace_id=workspace.id,
+                    user_id=event.user.user_id,
+                    name=event.user.name,
+                    now=now,
+                )
+                community = None
+                if not event.conversation.is_dm:
+                    community = community_for_channel(
+                        session, workspace_id=workspace.id, channel_id=event.conversation.channel_id
+                    )
+                ctx = Context(
+                    event=event,
+                    session=session,
+                    clock=self.clock,
+                    settings=self.settings,
+                    prompts=self.prompts,
+                    llm=self.llm,
+                    platform=platform,
+                    workspace=workspace,
+                    member=member,
+                    community=community,
+                )
+                await self._dispatch(ctx)
+                signals = {"outbox"} if ctx.wake_outbox else set()
+                if ctx.schedules_changed:
+                    signals.add("schedules")
+                return ctx.outgoing, signals
+        except UsageError as problem:
+            log.info("usage error from %s: %s", event.user.user_id, problem)
+            return [self._private(event, str(problem))], set()
+        except Exception:
+            log.exception("handling %s failed", type(event).__name__)
+            return [self._private(event, SOMETHING_WENT_WRONG)], set()
+
+    @staticmethod
+    def _private(event: Event, text: str) -> Message:
+        visibility = Visibility.CHANNEL if event.conversation.is_dm else Visibility.EPHEMERAL
+        return Message(text=text, visibility=visibility, to=event.user)
+
+    async def _dispatch(self, ctx: Context) -> None:
+        event = ctx.event
+        if isinstance(event, CommandEvent):
+            await self.run_command(ctx, event.text)
+        elif isinstance(event, ActionEvent):
+            handler = self.router.actions.get(event.action_id)
+            if handler is None:
+                log.warning("unknown action %r", event.action_id)
+                raise UsageError("That button isn't active any more. Type `help` to see what I can do.")
+            await handler(ctx)
+        elif isinstance(event, MessageEvent):
+            await self._on_message(ctx, event)
+        elif isinstance(event, ReactionEvent):
+            await self.router.listener("reaction")(ctx)
+        elif isinstance(event, MemberJoinedEvent):
+            await self.router.listener("joined")(ctx)
+
+    async def run_command(self, ctx: Context, text: str) -> None:
+        text = text.strip()
+        if not text:
+            await self.router.commands["help"].handler(ctx, "")
+            return
+        found = self.router.match(text)
+        if found is None:
+            family = self.router.family(text)
+            if family:
+                lines = "\n".join(f"• `{c.usage}` — {c.summary}" for c in family)
+                raise UsageError(f"`{text.split()[0]}` needs a little more. Try one of:\n{lines}")
+            guess = self.router.suggest(text)
+            hint = f" Did you mean `{guess}`?" if guess else ""
+            shown = text.split()[0][:40]
+            raise UsageError(f"I don't know the command “{shown}”.{hint} Type `help` to see them all.")
+        command, args = found
+        if command.coach and not await coaching.is_coach(ctx):
+            raise UsageError(
+                f"`{command.words}` is for coaches. Ask a coach in your community "
+                "to run it, or to make you a coach with `coach add`."
+            )
+        if command.needs_args and not args:
+            raise UsageError(f"Usage: `{command.usage}`")
+        await command.handler(ctx, args)
+
+    async def _on_message(self, ctx: Context, event: MessageEvent) -> None:
+        text = event.text.strip()
+        if event.conversation.thread_id and not event.conversation.is_dm:
+            await self.router.listener("thread_reply")(ctx)
+            return
+        if not event.conversation.is_dm or not text:
+            return  # the bot doesn't read channel chatter
+        state = ctx.flow()
+        if state is not None and text.lower() in ("cancel", "stop"):
+            ctx.clear_flow()
+            ctx.reply("Okay, stopped. Nothing else was changed.")
+            return
+        if state is not None and state.flow in self.router.flows:
+            await self.router.flows[state.flow](ctx, state.step, text, json.loads(state.data))
+            return
+        if self.router.is_command(text):
+            await self.run_command(ctx, text)
+            return
+        await self.router.listener("dm_text")(ctx)
+
+    async def deliver(
+        self, platform: Platform, event: Event | None, messages: Sequence[Message]
+    ) -> list[MessageRef]:
+        """Send replies; a failure is logged and never hides the other replies."""
+        refs: list[MessageRef] = []
+        for message in messages:
+            try:
+                if message.replace is not None:
+                    await platform.update(message.replace, message)
+                    continue
+                if message.visibility is Visibility.DM:
+                    assert message.to is not None
+                    conversation = await platform.open_dm(message.to)
+                elif message.conversation is not None:
+                    conversation = message.conversation
+                else:
+                    assert event is not None
+                    conversation = event.conversation
+                ref = await platform.send(conversation, message)
+                refs.append(ref)
+                if message.link is not None and ref.message_id:
+                    self._remember(ref, message)
+            except Exception:
+                log.exception("could not deliver a %s message", message.visibility)
+        return refs
+
+    def _remember(self, ref: MessageRef, message: Message) -> None:
+        assert message.link is not None
+        conversation = ref.conversation
+        with self.db.session() as session:
+            workspace = get_or_create_workspace(
+                session,
+                platform=conversation.platform,
+                external_id=conversation.workspace_id,
+                now=self.clock.now(),
+            )
+            assert workspace.id is not None
+            link_message(
+                session,
+                workspace_id=workspace.id,
+                channel_id=conversation.channel_id,
+                message_ts=ref.message_id,
+                kind=message.link.kind,
+                object_id=message.link.object_id,
+            )

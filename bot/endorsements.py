@@ -1,0 +1,164 @@
+"""Peer endorsements: one per person per artifact, never one's own, optionally with a note.
+
+The Endorse button toggles (a second press withdraws); a press within a few seconds of the
+first is a double click and changes nothing. A configured reaction also endorses.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from bot.context import Context, UsageError
+from bot.events import ActionEvent, ConversationRef, MessageRef, ReactionEvent
+from bot.evidence import artifact_card
+from bot.messages import Button, Card, Input, Message
+from bot.router import Router
+from storage.models import Artifact, Endorsement
+from storage.queries import find_posted, posted_for
+
+DOUBLE_CLICK = timedelta(seconds=3)
+MAX_NOTE = 1000
+
+
+def _artifact(ctx: Context, value: str) -> Artifact:
+    artifact = ctx.session.get(Artifact, int(value)) if value.isdigit() else None
+    if artifact is None:
+        raise UsageError("I can't find that share any more; it may have been removed.")
+    if artifact.author_id == ctx.member.id:
+        raise UsageError("That's your own share — endorsements come from peers. Thanks for sharing it!")
+    return artifact
+
+
+def _existing(ctx: Context, artifact: Artifact) -> Endorsement | None:
+    return ctx.session.exec(
+        select(Endorsement).where(
+            Endorsement.artifact_id == artifact.id, Endorsement.endorser_id == ctx.member.id
+        )
+    ).first()
+
+
+def endorse(ctx: Context, artifact: Artifact, note: str = "") -> bool:
+    """Add (or re-note) this member's endorsement; False when it already existed unchanged."""
+    existing = _existing(ctx, artifact)
+    if existing is not None:
+        if note and note != existing.note:
+            existing.note = note
+            ctx.session.add(existing)
+            return True
+        return False
+    try:
+        with ctx.session.begin_nested():
+            ctx.session.add(
+                Endorsement(
+                    artifact_id=artifact.id, endorser_id=ctx.member.id, note=note, created_at=ctx.now
+                )
+            )
+            ctx.session.flush()
+    except sa.exc.IntegrityError:
+        return False  # the same person endorsed concurrently: one row is enough
+    return True
+
+
+def withdraw(ctx: Context, artifact: Artifact) -> bool:
+    existing = _existing(ctx, artifact)
+    if existing is None:
+        return False
+    ctx.session.delete(existing)
+    ctx.session.flush()
+    return True
+
+
+def refresh_card(ctx: Context, artifact: Artifact) -> None:
+    """Update the artifact's posted card so its count and endorsers are current."""
+    assert artifact.id is not None
+    posted = posted_for(ctx.session, kind="artifact", object_id=artifact.id)
+    if posted is None:
+        return
+    text, card = artifact_card(ctx.session, ctx.prompts, artifact)
+    conversation = ConversationRef(
+        platform=ctx.user.platform, workspace_id=ctx.user.workspace_id, channel_id=posted.channel_id
+    )
+    ctx.send(
+        Message(
+            text=text,
+            card=card,
+            replace=MessageRef(conversation=conversation, message_id=posted.message_ts),
+        )
+    )
+
+
+def register(router: Router) -> None:
+    @router.action("endorse")
+    async def press_endorse(ctx: Context) -> None:
+        event = ctx.event
+        assert isinstance(event, ActionEvent)
+        artifact = _artifact(ctx, event.value)
+        existing = _existing(ctx, artifact)
+        if existing is not None and ctx.now - existing.created_at < DOUBLE_CLICK:
+            return  # a double click: the first press already counted
+        if existing is not None:
+            withdraw(ctx, artifact)
+            ctx.reply(f"Endorsement withdrawn from “{artifact.title}”.")
+        else:
+            endorse(ctx, artifact)
+            ctx.reply(f"You endorsed “{artifact.title}”. Press again to withdraw.")
+        refresh_card(ctx, artifact)
+
+    @router.action("endorse_note_open")
+    async def open_note(ctx: Context) -> None:
+        event = ctx.event
+        assert isinstance(event, ActionEvent)
+        artifact = _artifact(ctx, event.value)
+        ctx.reply(
+            f"Why endorse “{artifact.title}”? What would you borrow?",
+            Card(
+                title="Endorse with a note",
+                body=artifact.title,
+                inputs=(
+                    Input(
+                        id="note",
+                        label="What would you borrow from it?",
+                        kind="multiline",
+                        optional=False,
+                        max_length=MAX_NOTE,
+                    ),
+                ),
+                submit=Button(label="Endorse", action_id="endorse_note", value=str(artifact.id), style="primary"),
+            ),
+        )
+
+    @router.action("endorse_note")
+    async def endorse_with_note(ctx: Context) -> None:
+        event = ctx.event
+        assert isinstance(event, ActionEvent)
+        artifact = _artifact(ctx, event.value)
+        note = (event.values.get("note") or "").strip()
+        if len(note) > MAX_NOTE:
+            raise UsageError(f"Please keep your note under {MAX_NOTE:,} characters. Nothing was saved.")
+        endorse(ctx, artifact, note=note)
+        ctx.reply(f"You endorsed “{artifact.title}” with a note. Thank you!")
+        refresh_card(ctx, artifact)
+
+    @router.on("reaction")
+    async def reaction(ctx: Context) -> None:
+        event = ctx.event
+        assert isinstance(event, ReactionEvent) and ctx.workspace.id is not None
+        if event.reaction.split("::")[0] != ctx.settings.slack_endorse_reaction:
+            return
+        posted = find_posted(
+            ctx.session,
+            workspace_id=ctx.workspace.id,
+            channel_id=event.message.conversation.channel_id,
+            message_ts=event.message.message_id,
+        )
+        if posted is None or posted.kind != "artifact":
+            return
+        artifact = ctx.session.get(Artifact, posted.object_id)
+        if artifact is None or artifact.author_id == ctx.member.id:
+            return  # reacting to one's own share is not an endorsement
+        changed = endorse(ctx, artifact) if event.added else withdraw(ctx, artifact)
+        if changed:
+            refresh_card(ctx, artifact)

@@ -1,0 +1,202 @@
+"""Sharing evidence of practice: links, files and notes, posted as artifact cards."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from sqlmodel import Session, select
+
+from bot.context import Context, UsageError
+from bot.events import ActionEvent
+from bot.messages import Button, Card, Field, Input, Link
+from bot.prompts import PromptLibrary
+from bot.router import Router
+from storage.models import Artifact, Endorsement, Member
+from storage.queries import add_membership
+
+MAX_URL = 2000
+MAX_TITLE = 200
+MAX_NOTES = 4000
+SHARE_USAGE = "share <url> [title and notes]"
+
+
+def validate_url(raw: str) -> str:
+    """An http(s) link with a real host, or UsageError saying what a link looks like."""
+    url = raw.strip().strip("<>")
+    parts = urlsplit(url) if len(url) <= MAX_URL and not re.search(r"\s", url) else None
+    host = parts.hostname if parts else None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not host
+        or ("." not in host and host != "localhost")
+        or host.startswith(".")
+        or host.endswith(".")
+    ):
+        shown = raw[:60] + ("…" if len(raw) > 60 else "")
+        raise UsageError(
+            f"“{shown}” doesn't look like a link. Usage: `{SHARE_USAGE}`, "
+            "for example `share https://example.org/lesson Exit tickets that worked`."
+        )
+    return url
+
+
+def split_title(notes: str, fallback: str) -> tuple[str, str]:
+    """First line (or sentence) is the title; the rest is the description."""
+    notes = notes.strip()
+    if not notes:
+        return fallback[:MAX_TITLE], ""
+    first, _, rest = notes.partition("\n")
+    if len(first) > MAX_TITLE:
+        cut = first.rfind(" ", 0, MAX_TITLE)
+        cut = cut if cut > 40 else MAX_TITLE
+        return first[:cut].rstrip() + "…", notes
+    return first, rest.strip()
+
+
+def detect_element(prompts: PromptLibrary, text: str) -> tuple[str | None, str]:
+    """Hashtags in the notes become tags; one naming an element sets the element."""
+    tags = [t.lower() for t in re.findall(r"#([\w-]{2,40})", text)]
+    element = None
+    for tag in tags:
+        found = prompts.element_for(tag)
+        if found is not None:
+            element = found.key
+            break
+    return element, ",".join(dict.fromkeys(tags))
+
+
+def endorsers_of(session: Session, artifact_id: int) -> list[tuple[Member, Endorsement]]:
+    return list(
+        session.exec(
+            select(Member, Endorsement)
+            .join(Endorsement, Endorsement.endorser_id == Member.id)  # type: ignore[arg-type]
+            .where(Endorsement.artifact_id == artifact_id)
+            .order_by(Endorsement.created_at, Endorsement.id)  # type: ignore[arg-type]
+        ).all()
+    )
+
+
+def artifact_card(session: Session, prompts: PromptLibrary, artifact: Artifact) -> tuple[str, Card]:
+    assert artifact.id is not None
+    author = session.get(Member, artifact.author_id)
+    author_name = author.display_name if author and author.display_name else "a member"
+    endorsed = endorsers_of(session, artifact.id)
+    names = ", ".join(m.display_name or "a peer" for m, _ in endorsed[:10])
+    if len(endorsed) > 10:
+        names += f" and {len(endorsed) - 10} more"
+    fields = [Field(label="Shared by", value=author_name)]
+    if artifact.element:
+        fields.append(Field(label="Element", value=prompts.element_name(artifact.element)))
+    count = len(endorsed)
+    fields.append(
+        Field(label="Endorsements", value=f"{count}" + (f" — {names}" if names else ""))
+    )
+    link = artifact.url or artifact.file_ref or ""
+    body = artifact.description[:2500]
+    text = f"{author_name} shared evidence: {artifact.title}" + (f" {link}" if link else "")
+    card = Card(
+        title=artifact.title,
+        body=(f"{link}\n{body}" if link else body).strip(),
+        fields=tuple(fields),
+        buttons=(
+            Button(label=f"Endorse ({count})", action_id="endorse", value=str(artifact.id), style="primary"),
+            Button(label="Endorse with a note", action_id="endorse_note_open", value=str(artifact.id)),
+        ),
+    )
+    return text, card
+
+
+def share_form() -> Card:
+    return Card(
+        title="Share evidence of your practice",
+        body="A link to a lesson, student work, a photo or a resource — and what it shows.",
+        inputs=(
+            Input(id="url", label="Link", placeholder="https://…", optional=False, max_length=MAX_URL),
+            Input(id="title", label="Title", optional=False, max_length=MAX_TITLE),
+            Input(id="description", label="What it shows (optional)", kind="multiline", max_length=MAX_NOTES),
+        ),
+        submit=Button(label="Share", action_id="share_submit", style="primary"),
+    )
+
+
+def create_artifact(
+    ctx: Context, *, url: str | None, title: str, description: str, file_ref: str | None = None
+) -> None:
+    community = ctx.community
+    if community is None:
+        raise UsageError(
+            "Share evidence in a PLN community channel, so peers can see it. "
+            "(A coach turns a channel into a community with `setup`.)"
+        )
+    if len(description) > MAX_NOTES:
+        raise UsageError(
+            f"Your notes are {len(description):,} characters; please keep them under {MAX_NOTES:,}. "
+            "Nothing was shared yet."
+        )
+    if url:
+        existing = ctx.session.exec(
+            select(Artifact).where(
+                Artifact.community_id == community.id,
+                Artifact.author_id == ctx.member.id,
+                Artifact.url == url,
+            )
+        ).first()
+        if existing is not None:
+            ctx.reply(
+                f"You already shared this link here on {existing.created_at:%d %b %Y} "
+                f"(“{existing.title}”), so I didn't post it twice."
+            )
+            return
+    element, tags = detect_element(ctx.prompts, f"{title} {description}")
+    artifact = Artifact(
+        community_id=community.id,
+        author_id=ctx.member.id,
+        url=url,
+        file_ref=file_ref,
+        title=title,
+        description=description,
+        element=element,
+        tags=tags,
+        created_at=ctx.now,
+    )
+    ctx.session.add(artifact)
+    ctx.session.flush()
+    assert artifact.id is not None and community.id is not None and ctx.member.id is not None
+    add_membership(ctx.session, community_id=community.id, member_id=ctx.member.id, now=ctx.now)
+    text, card = artifact_card(ctx.session, ctx.prompts, artifact)
+    ctx.post(text, card, link=Link(kind="artifact", object_id=artifact.id))
+
+
+def register(router: Router) -> None:
+    @router.command("share", usage=SHARE_USAGE, summary="share evidence of your practice with this community")
+    async def share(ctx: Context, args: str) -> None:
+        if not args:
+            if ctx.community is None:
+                raise UsageError(f"Usage: `{SHARE_USAGE}` in a community channel.")
+            ctx.reply(f"Usage: `{SHARE_USAGE}` — or fill in this form.", share_form())
+            return
+        first, _, rest = args.partition(" ")
+        url = validate_url(first)
+        title, description = split_title(rest, fallback=url)
+        create_artifact(ctx, url=url, title=title, description=description)
+
+    @router.action("share_submit")
+    async def share_submit(ctx: Context) -> None:
+        event = ctx.event
+        assert isinstance(event, ActionEvent)
+        values = event.values
+        file_ref = (values.get("file_ref") or "").strip() or None
+        raw_url = (values.get("url") or "").strip()
+        if not raw_url and not file_ref:
+            raise UsageError("Please add a link to your evidence, then share again.")
+        url = validate_url(raw_url) if raw_url else None
+        title = (values.get("title") or "").strip()[:MAX_TITLE] or (url or file_ref or "Evidence")
+        create_artifact(
+            ctx,
+            url=url,
+            title=title,
+            description=(values.get("description") or "").strip(),
+            file_ref=file_ref,
+        )

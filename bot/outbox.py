@@ -1,0 +1,185 @@
+"""The outbox sender: claims due rows, sends them through the platform, marks them sent.
+
+A row is claimed with a conditional update (and `FOR UPDATE SKIP LOCKED` on PostgreSQL), so
+two workers never send the same row. A worker that dies mid-send leaves its row claimed; the
+row returns to the queue after `STALE_CLAIM`, which is the one documented case where a
+message can be sent twice (the in-flight one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+from collections.abc import Mapping
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from bot.clock import Clock
+from bot.delivery import render_row
+from bot.port import DeliveryError, Platform
+from bot.prompts import PromptLibrary
+from storage.db import Database
+from storage.models import OutboxMessage, Workspace
+from storage.queries import link_message
+
+log = logging.getLogger(__name__)
+
+STALE_CLAIM = timedelta(minutes=5)
+MAX_ATTEMPTS = 5
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        platforms: Mapping[str, Platform],
+        prompts: PromptLibrary,
+        clock: Clock,
+        default_tz: str,
+        worker_id: str | None = None,
+    ) -> None:
+        self.db = db
+        self.platforms = platforms
+        self.prompts = prompts
+        self.clock = clock
+        self.default_tz = default_tz
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+
+    def claim(self, limit: int = 50) -> list[int]:
+        now = self.clock.now()
+        with self.db.session() as session:
+            session.exec(  # rows left claimed by a crashed worker go back to the queue
+                sa.update(OutboxMessage)
+                .where(
+                    OutboxMessage.status == "claimed",
+                    OutboxMessage.claimed_at < now - STALE_CLAIM,  # type: ignore[operator]
+                )
+                .values(status="pending")
+            )
+            query = (
+                select(OutboxMessage.id)
+                .where(OutboxMessage.status == "pending", OutboxMessage.not_before <= now)  # type: ignore[operator]
+                .order_by(OutboxMessage.not_before, OutboxMessage.id)  # type: ignore[arg-type]
+                .limit(limit)
+            )
+            if not self.db.is_sqlite:
+                query = query.with_for_update(skip_locked=True)
+            candidates = list(session.exec(query).all())
+            claimed = []
+            for row_id in candidates:
+                result = session.exec(
+                    sa.update(OutboxMessage)
+                    .where(OutboxMessage.id == row_id, OutboxMessage.status == "pending")
+                    .values(
+                        status="claimed",
+                        claimed_by=self.worker_id,
+                        claimed_at=now,
+                        attempts=OutboxMessage.attempts + 1,
+                    )
+                )
+                if result.rowcount == 1:
+                    claimed.append(row_id)
+        return [row_id for row_id in claimed if row_id is not None]
+
+    async def deliver_due(self, limit: int = 50) -> int:
+        """Send every due row (in batches); returns how many rows were processed."""
+        done = 0
+        while True:
+            batch = self.claim(limit)
+            if not batch:
+                return done
+            for row_id in batch:
+                await self.deliver(row_id)
+            done += len(batch)
+
+    async def deliver(self, row_id: int) -> None:
+        now = self.clock.now()
+        with self.db.session() as session:
+            row = session.get(OutboxMessage, row_id)
+            if row is None or row.status != "claimed":
+                return
+            workspace = session.get(Workspace, row.workspace_id)
+            platform = self.platforms.get(workspace.platform) if workspace else None
+            if row.expires_at is not None and row.expires_at < now:
+                row.status, row.error = "skipped", "expired before it could be sent"
+                session.add(row)
+                return
+            if platform is None:
+                self._retry_or_fail(row, "platform not configured", now, None)
+                session.add(row)
+                return
+            try:
+                delivery = render_row(session, self.prompts, row, now=now, default_tz=self.default_tz)
+            except Exception as exc:
+                log.exception("rendering outbox row %s failed", row.key)
+                row.status, row.error = "failed", f"render: {exc.__class__.__name__}"
+                session.add(row)
+                return
+            if delivery is None:
+                row.status, row.error = "skipped", "no longer applies"
+                session.add(row)
+                return
+        try:
+            if delivery.to is not None:
+                conversation = await platform.open_dm(delivery.to)
+            else:
+                assert delivery.conversation is not None
+                conversation = delivery.conversation
+            ref = await platform.send(conversation, delivery.message)
+        except Exception as exc:
+            retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
+            permanent = isinstance(exc, DeliveryError) and exc.permanent
+            log.warning("sending %s failed: %s", row.key, exc)
+            with self.db.session() as session:
+                row = session.get(OutboxMessage, row_id)
+                assert row is not None
+                if permanent:
+                    row.status, row.error = "failed", str(exc)[:500]
+                else:
+                    self._retry_or_fail(row, str(exc)[:500], now, retry_after)
+                session.add(row)
+            return
+        with self.db.session() as session:
+            row = session.get(OutboxMessage, row_id)
+            assert row is not None
+            row.status, row.sent_at, row.platform_message_id = "sent", self.clock.now(), ref.message_id
+            session.add(row)
+            link = delivery.message.link
+            if link is not None and ref.message_id:
+                link_message(
+                    session,
+                    workspace_id=row.workspace_id,
+                    channel_id=ref.conversation.channel_id,
+                    message_ts=ref.message_id,
+                    kind=link.kind,
+                    object_id=link.object_id,
+                )
+
+    @staticmethod
+    def _retry_or_fail(row: OutboxMessage, reason: str, now, retry_after: float | None) -> None:  # type: ignore[no-untyped-def]
+        if row.attempts >= MAX_ATTEMPTS:
+            row.status, row.error = "failed", reason
+            return
+        delay = retry_after if retry_after is not None else min(300.0, 2.0**row.attempts)
+        row.status = "pending"
+        row.error = reason
+        row.not_before = now + timedelta(seconds=delay * (1 + random.random() * 0.1))
+
+    async def run_forever(self, wakeup: asyncio.Event, *, interval: float = 2.0) -> None:
+        """Deliver due rows whenever woken, and at least every `interval` seconds."""
+        while True:
+            try:
+                await self.deliver_due()
+            except Exception:
+                log.exception("outbox pass failed; retrying shortly")
+            try:
+                await asyncio.wait_for(wakeup.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+            wakeup.clear()

@@ -1,0 +1,54 @@
+"""The adapter port: the few things the core asks of a platform."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.events import ConversationRef, MessageRef, UserRef
+from bot.messages import Message
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserInfo:
+    """What a platform can tell about a person."""
+
+    name: str = ""
+    timezone: str | None = None
+    is_admin: bool = False
+
+
+class DeliveryError(Exception):
+    """A platform refused a message. `retry_after` is set for rate limits."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None, permanent: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
+class Platform(Protocol):
+    """What the core needs from Slack, Teams, the web playground or a test double."""
+
+    name: str
+
+    async def send(self, conversation: ConversationRef, message: Message) -> MessageRef:
+        """Post `message` in `conversation` (ephemeral to `message.to` when asked)."""
+        ...
+
+    async def update(self, ref: MessageRef, message: Message) -> None:
+        """Replace a message the bot posted earlier."""
+        ...
+
+    async def open_dm(self, user: UserRef) -> ConversationRef:
+        """The direct conversation with `user`, opened if needed."""
+        ...
+
+    async def user_info(self, user: UserRef) -> UserInfo:
+        """Name, timezone and admin flag, as far as the platform knows them."""
+        ...
+
+    async def channel_members(self, conversation: ConversationRef) -> list[str]:
+        """Platform user ids of a channel's members (empty when unknown)."""
+        ...

@@ -1,0 +1,250 @@
+"""Transparency and choice: `me`, `export`, `forget`, `pause`, `resume`."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, SQLModel, select
+
+from bot.context import Context, UsageError
+from bot.digests import rank_artifacts, render_digest
+from bot.goals import goal_line, member_goals
+from bot.messages import Attachment, Button, Card, Field, Message, Visibility
+from bot.prompts import PromptLibrary
+from bot.router import Router
+from storage.models import (
+    Artifact,
+    CheckIn,
+    Community,
+    Digest,
+    Endorsement,
+    FlowState,
+    Goal,
+    Member,
+    Membership,
+    OutboxMessage,
+    PostedMessage,
+    Reflection,
+    Workspace,
+)
+
+MAX_PAUSE_DAYS = 365
+
+
+def _plain(row: SQLModel, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    data = row.model_dump()
+    for key in drop:
+        data.pop(key, None)
+    return {k: (v.isoformat() if isinstance(v, datetime | date) else v) for k, v in data.items()}
+
+
+def export_member(session: Session, member: Member) -> dict[str, Any]:
+    """Everything stored about a member, as plain JSON-able data."""
+    artifacts = session.exec(select(Artifact).where(Artifact.author_id == member.id)).all()
+    artifact_ids = [a.id for a in artifacts]
+    received = (
+        session.exec(
+            select(Endorsement, Member.display_name)
+            .join(Member, Member.id == Endorsement.endorser_id)  # type: ignore[arg-type]
+            .where(Endorsement.artifact_id.in_(artifact_ids))  # type: ignore[attr-defined]
+        ).all()
+        if artifact_ids
+        else []
+    )
+    return {
+        "exported_at": datetime.now().astimezone().isoformat(),
+        "profile": _plain(member),
+        "goals": [_plain(g) for g in session.exec(select(Goal).where(Goal.member_id == member.id))],
+        "checkins": [_plain(c) for c in session.exec(select(CheckIn).where(CheckIn.member_id == member.id))],
+        "reflections": [
+            _plain(r) for r in session.exec(select(Reflection).where(Reflection.member_id == member.id))
+        ],
+        "shares": [_plain(a) for a in artifacts],
+        "endorsements_given": [
+            _plain(e) for e in session.exec(select(Endorsement).where(Endorsement.endorser_id == member.id))
+        ],
+        "endorsements_received": [
+            {**_plain(e, ("endorser_id",)), "endorser": name} for e, name in received
+        ],
+        "communities": [
+            _plain(c, ("created_by",))
+            for c in session.exec(
+                select(Community)
+                .join(Membership, Membership.community_id == Community.id)  # type: ignore[arg-type]
+                .where(Membership.member_id == member.id)
+            )
+        ],
+    }
+
+
+def forget_member(session: Session, prompts: PromptLibrary, member: Member) -> dict[str, int]:
+    """Delete every row about a member, including endorsements they gave; returns counts."""
+    mid = member.id
+    own_artifacts = [a for a in session.exec(select(Artifact.id).where(Artifact.author_id == mid))]
+    counts: dict[str, int] = {}
+
+    def delete(model: type[SQLModel], *where: Any) -> None:
+        result = session.exec(sa.delete(model).where(*where))  # type: ignore[call-overload]
+        counts[model.__tablename__] = counts.get(model.__tablename__, 0) + result.rowcount  # type: ignore[attr-defined]
+
+    affected_communities = {
+        c for c in session.exec(select(Membership.community_id).where(Membership.member_id == mid))
+    }
+    if own_artifacts:
+        delete(Endorsement, Endorsement.artifact_id.in_(own_artifacts))  # type: ignore[attr-defined]
+        delete(
+            PostedMessage,
+            PostedMessage.kind == "artifact",
+            PostedMessage.object_id.in_(own_artifacts),  # type: ignore[attr-defined]
+        )
+    delete(Endorsement, Endorsement.endorser_id == mid)
+    delete(Artifact, Artifact.author_id == mid)
+    delete(Reflection, Reflection.member_id == mid)
+    delete(CheckIn, CheckIn.member_id == mid)
+    delete(Goal, Goal.member_id == mid)
+    delete(FlowState, FlowState.member_id == mid)
+    delete(OutboxMessage, OutboxMessage.member_id == mid)
+    delete(Membership, Membership.member_id == mid)
+    session.exec(sa.update(Community).where(Community.created_by == mid).values(created_by=None))  # type: ignore[call-overload]
+    session.exec(
+        sa.update(Workspace)  # type: ignore[call-overload]
+        .where(Workspace.id == member.workspace_id, Workspace.installed_by == member.user_id)
+        .values(installed_by=None)
+    )
+    delete(Member, Member.id == mid)
+    session.flush()
+    # Digests already rendered may name them or list their shares: render them again.
+    for digest in session.exec(
+        select(Digest).where(Digest.community_id.in_(affected_communities))  # type: ignore[attr-defined]
+    ):
+        community = session.get(Community, digest.community_id)
+        assert community is not None
+        ranked = rank_artifacts(session, community, digest.iso_week)
+        digest.rendered = render_digest(session, prompts, community, digest.iso_week, ranked)[0]
+        digest.artifact_ids = ",".join(str(r.artifact.id) for r in ranked)
+        session.add(digest)
+    return counts
+
+
+def register(router: Router) -> None:
+    @router.command("me", summary="your goals, progress and recent activity")
+    async def me(ctx: Context, args: str) -> None:
+        session, member = ctx.session, ctx.member
+        goals = member_goals(session, member)
+        since = ctx.now - timedelta(days=30)
+        answered = session.exec(
+            select(sa.func.count()).select_from(CheckIn).where(
+                CheckIn.member_id == member.id, CheckIn.status == "answered", CheckIn.answered_at >= since  # type: ignore[operator]
+            )
+        ).one()
+        shares = session.exec(select(sa.func.count()).select_from(Artifact).where(Artifact.author_id == member.id)).one()
+        received = session.exec(
+            select(sa.func.count())
+            .select_from(Endorsement)
+            .join(Artifact, Artifact.id == Endorsement.artifact_id)  # type: ignore[arg-type]
+            .where(Artifact.author_id == member.id)
+        ).one()
+        given = session.exec(
+            select(sa.func.count()).select_from(Endorsement).where(Endorsement.endorser_id == member.id)
+        ).one()
+        lines = [goal_line(session, g) for g in goals] or ["No goals yet — `goal add <text>`."]
+        stats = (
+            f"Check-ins answered (30 days): {answered} · Shares: {shares} · "
+            f"Endorsements received: {received} · given: {given}"
+        )
+        paused = ""
+        if member.paused_until and member.paused_until >= ctx.now.date():
+            paused = f"\nCheck-ins paused until {member.paused_until:%d %b %Y} (`resume` to restart)."
+        hint = "" if member.onboarded else "\nYou haven't set up your profile yet — type `profile`."
+        text = "*Your goals*\n" + "\n".join(lines) + f"\n{stats}{paused}{hint}"
+        ctx.reply(
+            text,
+            Card(
+                title="Your professional learning",
+                body="\n".join(lines),
+                fields=(
+                    Field(label="Check-ins (30 days)", value=str(answered)),
+                    Field(label="Shares", value=str(shares)),
+                    Field(label="Endorsements received", value=str(received)),
+                    Field(label="Endorsements given", value=str(given)),
+                ),
+                footer=(paused + hint).strip(),
+            ),
+        )
+
+    @router.command("export", summary="all your data as a file")
+    async def export(ctx: Context, args: str) -> None:
+        data = export_member(ctx.session, ctx.member)
+        content = json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8")
+        ctx.send(
+            Message(
+                text="Here is everything I store about you (JSON).",
+                visibility=Visibility.DM,
+                to=ctx.user,
+                attachment=Attachment(filename="plnbot-export.json", content=content, mime_type="application/json"),
+            )
+        )
+        if not ctx.conversation.is_dm:
+            ctx.reply("I've sent your data to you as a direct message.")
+
+    @router.command("forget", summary="delete all your data (asks to confirm)")
+    async def forget(ctx: Context, args: str) -> None:
+        if args.strip().lower() in ("confirm", "yes"):
+            await _do_forget(ctx)
+            return
+        ctx.set_flow("forget", "confirm")
+        ctx.reply(
+            "This deletes your profile, goals, check-ins, reflections, shares and the endorsements "
+            "you gave, for good. Type `forget confirm` (or press the button) to go ahead.",
+            Card(
+                title="Delete all your data?",
+                body="This can't be undone. `export` first if you'd like a copy.",
+                buttons=(
+                    Button(label="Delete everything", action_id="forget_confirm", style="danger"),
+                    Button(label="Keep my data", action_id="forget_cancel"),
+                ),
+            ),
+        )
+
+    async def _do_forget(ctx: Context) -> None:
+        forget_member(ctx.session, ctx.prompts, ctx.member)
+        ctx.reply("Done: everything I stored about you is deleted. You're welcome back any time.")
+
+    @router.action("forget_confirm")
+    async def confirm(ctx: Context) -> None:
+        await _do_forget(ctx)
+
+    @router.action("forget_cancel")
+    async def cancel(ctx: Context) -> None:
+        ctx.clear_flow()
+        ctx.reply("Kept. Nothing was deleted.")
+
+    @router.flow("forget")
+    async def forget_flow(ctx: Context, step: str, text: str, data: dict[str, Any]) -> None:
+        if text.strip().lower() in ("confirm", "yes", "forget confirm"):
+            await _do_forget(ctx)
+        else:
+            ctx.clear_flow()
+            ctx.reply("Kept. Nothing was deleted.")
+
+    @router.command("pause", usage="pause <days>", summary="no check-ins or nudges for a while", needs_args=True)
+    async def pause(ctx: Context, args: str) -> None:
+        if not args.isdigit() or not 1 <= int(args) <= MAX_PAUSE_DAYS:
+            raise UsageError(f"Usage: `pause <days>` with 1 to {MAX_PAUSE_DAYS} days, e.g. `pause 14`.")
+        today = ctx.now.astimezone(ctx.member_zone()).date()
+        ctx.member.paused_until = today + timedelta(days=int(args) - 1)
+        ctx.session.add(ctx.member)
+        ctx.reply(
+            f"Paused: no check-ins or nudges until {ctx.member.paused_until + timedelta(days=1):%A %d %b}. "
+            "`resume` any time."
+        )
+
+    @router.command("resume", summary="start check-ins again after a pause")
+    async def resume(ctx: Context, args: str) -> None:
+        ctx.member.paused_until = None
+        ctx.session.add(ctx.member)
+        ctx.reply("Welcome back — check-ins are on again.")
+

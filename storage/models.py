@@ -1,0 +1,298 @@
+"""SQLModel tables for the whole domain (DESIGN §2).
+
+Constraints protect the data, not the code: one endorsement per (artifact, endorser), one
+outbox row per idempotency key, one digest per (community, ISO week), one member per
+(workspace, platform user). Times are stored as naive UTC and read back as aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC; returns aware UTC, identically on SQLite and PostgreSQL."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = False, index: bool = False) -> Any:
+    if nullable:
+        return Field(default=None, sa_type=UTCDateTime, nullable=True, index=index)
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=index)
+
+
+def _text() -> Any:
+    return Field(default="", sa_type=sa.Text)
+
+
+class Workspace(SQLModel, table=True):
+    """A Slack team or a Teams tenant."""
+
+    __table_args__ = (sa.UniqueConstraint("platform", "external_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    name: str = Field(default="", max_length=200)
+    installed_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts()
+
+
+class Member(SQLModel, table=True):
+    """A person on a platform, with their profile."""
+
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "user_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    user_id: str = Field(max_length=64)
+    display_name: str = Field(default="", max_length=200)
+    role: str | None = Field(default=None, max_length=32)
+    school: str | None = Field(default=None, max_length=200)
+    strengths: str = _text()
+    needs: str = _text()
+    interests: str = _text()
+    constraints: str = _text()
+    timezone: str | None = Field(default=None, max_length=64)
+    cadence: str = Field(default="weekly", max_length=16)
+    checkin_weekday: int = Field(default=2)  # Monday = 0
+    checkin_time: str = Field(default="15:30", max_length=5)
+    quiet_days: str = Field(default="5,6", max_length=32)  # weekday numbers, weekend by default
+    paused_until: date | None = None
+    is_coach: bool = False
+    onboarded: bool = False
+    created_at: datetime = _ts()
+
+
+class Community(SQLModel, table=True):
+    """A channel registered as a PLN community."""
+
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "channel_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    channel_id: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    timezone: str = Field(default="UTC", max_length=64)
+    digest_size: int = 5
+    created_by: int | None = Field(default=None, foreign_key="member.id", ondelete="SET NULL")
+    created_at: datetime = _ts()
+
+
+class Membership(SQLModel, table=True):
+    """A member seen in a community channel (joined, shared, replied)."""
+
+    community_id: int = Field(foreign_key="community.id", primary_key=True, ondelete="CASCADE")
+    member_id: int = Field(
+        foreign_key="member.id", primary_key=True, index=True, ondelete="CASCADE"
+    )
+    joined_at: datetime = _ts()
+
+
+class Schedule(SQLModel, table=True):
+    """When a community's prompt, check-ins or digest go out (community-local time)."""
+
+    __table_args__ = (sa.UniqueConstraint("community_id", "kind"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE")
+    kind: str = Field(max_length=16)  # prompt | checkin | digest
+    weekday: int  # Monday = 0
+    time: str = Field(max_length=5)  # HH:MM
+    enabled: bool = True
+
+
+class ScheduleBreak(SQLModel, table=True):
+    """A school break: nothing scheduled is sent between the two dates (inclusive)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True, ondelete="CASCADE")
+    starts_on: date
+    ends_on: date
+
+
+class Goal(SQLModel, table=True):
+    """A member's professional goal; `number` is what they type in `goal done <n>`."""
+
+    __table_args__ = (sa.UniqueConstraint("member_id", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True, ondelete="CASCADE")
+    number: int
+    text: str = Field(sa_type=sa.Text)
+    element: str | None = Field(default=None, max_length=40)
+    target_date: date | None = None
+    status: str = Field(default="active", max_length=16)  # active | done
+    created_at: datetime = _ts()
+    done_at: datetime | None = _ts(nullable=True)
+
+
+class CheckIn(SQLModel, table=True):
+    """An answer to a check-in; private to its author unless `shared`."""
+
+    __table_args__ = (sa.Index("ix_checkin_member_created", "member_id", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", ondelete="CASCADE")
+    goal_id: int | None = Field(default=None, foreign_key="goal.id", ondelete="SET NULL")
+    community_id: int | None = Field(
+        default=None, foreign_key="community.id", index=True, ondelete="SET NULL"
+    )
+    key: str | None = Field(default=None, max_length=120, unique=True)
+    status: str = Field(default="open", max_length=16)  # open | answered | expired
+    rating: int | None = None
+    reflection: str = _text()
+    shared: bool = False
+    created_at: datetime = _ts()
+    answered_at: datetime | None = _ts(nullable=True)
+    nudged_at: datetime | None = _ts(nullable=True)
+
+
+class ReflectionPrompt(SQLModel, table=True):
+    """A reflection prompt posted to a community."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True, ondelete="CASCADE")
+    prompt_key: str = Field(max_length=40)
+    element: str | None = Field(default=None, max_length=40)
+    text: str = Field(sa_type=sa.Text)
+    posted_at: datetime = _ts()
+
+
+class Reflection(SQLModel, table=True):
+    """A reply to a prompt: in the channel thread (shared) or in a DM (private)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True, ondelete="CASCADE")
+    prompt_id: int | None = Field(
+        default=None, foreign_key="reflectionprompt.id", index=True, ondelete="SET NULL"
+    )
+    community_id: int | None = Field(
+        default=None, foreign_key="community.id", index=True, ondelete="SET NULL"
+    )
+    text: str = Field(sa_type=sa.Text)
+    is_private: bool = True
+    created_at: datetime = _ts()
+
+
+class Artifact(SQLModel, table=True):
+    """Evidence of practice shared in a community."""
+
+    __table_args__ = (sa.Index("ix_artifact_community_created", "community_id", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE")
+    author_id: int = Field(foreign_key="member.id", index=True, ondelete="CASCADE")
+    url: str | None = Field(default=None, max_length=2000)
+    file_ref: str | None = Field(default=None, max_length=500)
+    title: str = Field(max_length=300)
+    description: str = _text()
+    element: str | None = Field(default=None, max_length=40)
+    tags: str = Field(default="", max_length=500)
+    created_at: datetime = _ts()
+
+
+class Endorsement(SQLModel, table=True):
+    """A peer's endorsement of an artifact; withdrawing deletes the row."""
+
+    __table_args__ = (sa.UniqueConstraint("artifact_id", "endorser_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    artifact_id: int = Field(foreign_key="artifact.id", index=True, ondelete="CASCADE")
+    endorser_id: int = Field(foreign_key="member.id", index=True, ondelete="CASCADE")
+    note: str = _text()
+    created_at: datetime = _ts()
+
+
+class Digest(SQLModel, table=True):
+    """A community's digest for one ISO week (`2026-W48`)."""
+
+    __table_args__ = (sa.UniqueConstraint("community_id", "iso_week"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE")
+    iso_week: str = Field(max_length=8)
+    artifact_ids: str = Field(default="", max_length=2000)  # ranked, comma-separated
+    rendered: str = _text()
+    message_channel: str | None = Field(default=None, max_length=64)
+    message_ts: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts()
+    posted_at: datetime | None = _ts(nullable=True)
+
+
+class PostedMessage(SQLModel, table=True):
+    """What a message we posted stands for (an artifact card, a prompt), for reactions/threads."""
+
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "channel_id", "message_ts"),)
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE")
+    channel_id: str = Field(max_length=64)
+    message_ts: str = Field(max_length=64)
+    kind: str = Field(max_length=16)  # artifact | prompt | checkin | digest
+    object_id: int = Field(index=True)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A durable outgoing message: inserted before sending, claimed, then marked sent.
+
+    The payload names what to send (kind + object id); the text is rendered at send time so
+    nothing personal sits in the outbox and `forget` needs no rewriting here.
+    """
+
+    __table_args__ = (sa.Index("ix_outbox_due", "status", "not_before"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=160, unique=True)
+    workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE")
+    kind: str = Field(max_length=16)
+    object_id: int | None = None
+    member_id: int | None = Field(
+        default=None, foreign_key="member.id", index=True, ondelete="CASCADE"
+    )
+    channel_id: str | None = Field(default=None, max_length=64)
+    status: str = Field(default="pending", max_length=16)  # pending|claimed|sent|failed|skipped
+    attempts: int = 0
+    not_before: datetime = _ts()
+    expires_at: datetime | None = _ts(nullable=True)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = _ts(nullable=True)
+    sent_at: datetime | None = _ts(nullable=True)
+    platform_message_id: str | None = Field(default=None, max_length=64)
+    error: str = _text()
+    created_at: datetime = _ts()
+
+
+class FlowState(SQLModel, table=True):
+    """Where a member is in a multi-step conversation (profile, check-in, forget)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", unique=True, ondelete="CASCADE")
+    flow: str = Field(max_length=32)
+    step: str = Field(max_length=32)
+    data: str = Field(default="{}", sa_type=sa.Text)
+    updated_at: datetime = _ts()
+
+
+class InboundReceipt(SQLModel, table=True):
+    """Keys of inbound events already handled: a retry or replay finds its key and stops."""
+
+    key: str = Field(primary_key=True, max_length=200)
+    received_at: datetime = _ts(index=True)
+
+
+class KeyValue(SQLModel, table=True):
+    """Small operator state, such as the generated dashboard signing key."""
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_type=sa.Text)

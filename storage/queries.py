@@ -1,0 +1,218 @@
+"""Data-access functions shared by several features (keyword-only, one session passed in)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlmodel import Session, SQLModel, select
+
+from storage.models import (
+    Community,
+    FlowState,
+    InboundReceipt,
+    Member,
+    Membership,
+    OutboxMessage,
+    PostedMessage,
+    Workspace,
+)
+
+T = TypeVar("T", bound=SQLModel)
+
+
+def _get_or_insert(session: Session, find: Callable[[], T | None], make: Callable[[], T]) -> T:
+    """Find a row or insert it; a concurrent insert of the same row is read back, not doubled."""
+    found = find()
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            row = make()
+            session.add(row)
+            session.flush()
+        return row
+    except sa.exc.IntegrityError:
+        again = find()
+        if again is None:
+            raise
+        return again
+
+
+def get_or_create_workspace(
+    session: Session, *, platform: str, external_id: str, now: datetime
+) -> Workspace:
+    return _get_or_insert(
+        session,
+        lambda: session.exec(
+            select(Workspace).where(
+                Workspace.platform == platform, Workspace.external_id == external_id
+            )
+        ).first(),
+        lambda: Workspace(platform=platform, external_id=external_id, created_at=now),
+    )
+
+
+def get_or_create_member(
+    session: Session, *, workspace_id: int, user_id: str, name: str, now: datetime
+) -> Member:
+    member = _get_or_insert(
+        session,
+        lambda: find_member(session, workspace_id=workspace_id, user_id=user_id),
+        lambda: Member(
+            workspace_id=workspace_id, user_id=user_id, display_name=name, created_at=now
+        ),
+    )
+    if name and member.display_name != name:
+        member.display_name = name
+        session.add(member)
+    return member
+
+
+def find_member(session: Session, *, workspace_id: int, user_id: str) -> Member | None:
+    return session.exec(
+        select(Member).where(Member.workspace_id == workspace_id, Member.user_id == user_id)
+    ).first()
+
+
+def community_for_channel(
+    session: Session, *, workspace_id: int, channel_id: str
+) -> Community | None:
+    return session.exec(
+        select(Community).where(
+            Community.workspace_id == workspace_id, Community.channel_id == channel_id
+        )
+    ).first()
+
+
+def add_membership(session: Session, *, community_id: int, member_id: int, now: datetime) -> None:
+    _get_or_insert(
+        session,
+        lambda: session.get(Membership, (community_id, member_id)),
+        lambda: Membership(community_id=community_id, member_id=member_id, joined_at=now),
+    )
+
+
+def community_members(session: Session, *, community_id: int) -> list[Member]:
+    return list(
+        session.exec(
+            select(Member)
+            .join(Membership, Membership.member_id == Member.id)  # type: ignore[arg-type]
+            .where(Membership.community_id == community_id)
+            .order_by(Member.id)  # type: ignore[arg-type]
+        ).all()
+    )
+
+
+def claim_receipt(session: Session, *, key: str, now: datetime) -> bool:
+    """Record an inbound event key; False when it was already handled (a retry or replay)."""
+    if session.get(InboundReceipt, key) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(InboundReceipt(key=key, received_at=now))
+            session.flush()
+    except sa.exc.IntegrityError:
+        return False
+    return True
+
+
+def link_message(
+    session: Session,
+    *,
+    workspace_id: int,
+    channel_id: str,
+    message_ts: str,
+    kind: str,
+    object_id: int,
+) -> None:
+    _get_or_insert(
+        session,
+        lambda: find_posted(
+            session, workspace_id=workspace_id, channel_id=channel_id, message_ts=message_ts
+        ),
+        lambda: PostedMessage(
+            workspace_id=workspace_id,
+            channel_id=channel_id,
+            message_ts=message_ts,
+            kind=kind,
+            object_id=object_id,
+        ),
+    )
+
+
+def find_posted(
+    session: Session, *, workspace_id: int, channel_id: str, message_ts: str
+) -> PostedMessage | None:
+    return session.exec(
+        select(PostedMessage).where(
+            PostedMessage.workspace_id == workspace_id,
+            PostedMessage.channel_id == channel_id,
+            PostedMessage.message_ts == message_ts,
+        )
+    ).first()
+
+
+def posted_for(session: Session, *, kind: str, object_id: int) -> PostedMessage | None:
+    return session.exec(
+        select(PostedMessage)
+        .where(PostedMessage.kind == kind, PostedMessage.object_id == object_id)
+        .order_by(PostedMessage.id)  # type: ignore[arg-type]
+    ).first()
+
+
+def save_flow(
+    session: Session,
+    *,
+    member_id: int,
+    flow: str,
+    step: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Point a member's conversation at a named step (one flow per member at a time)."""
+    state = session.exec(select(FlowState).where(FlowState.member_id == member_id)).first()
+    if state is None:
+        state = FlowState(member_id=member_id, flow=flow, step=step)
+    state.flow, state.step, state.data, state.updated_at = flow, step, json.dumps(data), now
+    session.add(state)
+
+
+def enqueue(
+    session: Session,
+    *,
+    key: str,
+    workspace_id: int,
+    kind: str,
+    now: datetime,
+    object_id: int | None = None,
+    member_id: int | None = None,
+    channel_id: str | None = None,
+    not_before: datetime | None = None,
+    expires_at: datetime | None = None,
+) -> bool:
+    """Insert an outbox row unless its idempotency key exists; True when inserted."""
+    if session.exec(select(OutboxMessage.id).where(OutboxMessage.key == key)).first() is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(
+                OutboxMessage(
+                    key=key,
+                    workspace_id=workspace_id,
+                    kind=kind,
+                    object_id=object_id,
+                    member_id=member_id,
+                    channel_id=channel_id,
+                    not_before=not_before or now,
+                    expires_at=expires_at,
+                    created_at=now,
+                )
+            )
+            session.flush()
+    except sa.exc.IntegrityError:
+        return False
+    return True
