@@ -1,0 +1,156 @@
+"""Timed work: APScheduler jobs rebuilt from the `schedule` rows, calling plain functions with ids.
+
+Jobs only enqueue into the outbox (with idempotency keys), so a job that runs in two replicas,
+or twice after a restart, still sends each message once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlmodel import Session, select
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.delivery import on_break, queue_checkins, queue_prompt
+from bot.digests import current_week, schedule_digest
+from bot.events import ConversationRef
+from bot.port import Platform
+from bot.prompts import PromptLibrary
+from storage.db import Database
+from storage.models import Community, Schedule, Workspace
+from storage.queries import add_membership, get_or_create_member
+
+log = logging.getLogger(__name__)
+
+RESYNC_SECONDS = 60
+
+
+def run_schedule(
+    session: Session,
+    prompts: PromptLibrary,
+    *,
+    schedule_id: int,
+    now: datetime,
+    default_tz: str,
+    channel_members: list[str] | None = None,
+) -> str:
+    """Enqueue what one schedule row asks for; returns what happened (for the log)."""
+    schedule = session.get(Schedule, schedule_id)
+    community = session.get(Community, schedule.community_id) if schedule else None
+    if schedule is None or community is None or not schedule.enabled:
+        return "schedule gone or off"
+    today = now.astimezone(ZoneInfo(community.timezone)).date()
+    if on_break(session, community, today):
+        return f"{community.name}: on a break, nothing sent"
+    if schedule.kind == "prompt":
+        queued = queue_prompt(session, prompts, community, now=now, key=f"prompt:{community.id}:{today}")
+        return f"{community.name}: prompt {'queued' if queued else 'already queued'}"
+    if schedule.kind == "digest":
+        week = current_week(community, now)
+        queued = schedule_digest(session, community, week, now)
+        return f"{community.name}: digest {week} {'queued' if queued else 'already queued'}"
+    for user_id in channel_members or []:
+        member = get_or_create_member(
+            session, workspace_id=community.workspace_id, user_id=user_id, name="", now=now
+        )
+        add_membership(session, community_id=community.id or 0, member_id=member.id or 0, now=now)
+    result = queue_checkins(session, community, now=now, default_tz=default_tz, respect_quiet_days=True)
+    return f"{community.name}: {result.queued} check-ins queued, {result.paused} paused"
+
+
+class ScheduleRunner:
+    """Keeps APScheduler's jobs equal to the enabled schedule rows."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        prompts: PromptLibrary,
+        settings: Settings,
+        platforms: Mapping[str, Platform],
+        clock: Clock,
+        wakeup: asyncio.Event,
+    ) -> None:
+        self.db = db
+        self.prompts = prompts
+        self.settings = settings
+        self.platforms = platforms
+        self.clock = clock
+        self.wakeup = wakeup
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self._signature: tuple[tuple[int, str, int, str, str], ...] = ()
+
+    def start(self) -> None:
+        self.rebuild()
+        self.scheduler.add_job(self.rebuild, "interval", seconds=RESYNC_SECONDS, id="resync")
+        self.scheduler.start()
+
+    def shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def rebuild(self) -> None:
+        """Read the schedule rows; replace the jobs when anything changed."""
+        with self.db.session() as session:
+            rows = session.exec(
+                select(Schedule, Community)
+                .join(Community, Community.id == Schedule.community_id)  # type: ignore[arg-type]
+                .where(Schedule.enabled)
+                .order_by(Schedule.id)  # type: ignore[arg-type]
+            ).all()
+            signature = tuple((s.id or 0, s.kind, s.weekday, s.time, c.timezone) for s, c in rows)
+        if signature == self._signature:
+            return
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("schedule:"):
+                job.remove()
+        for schedule_id, _kind, weekday, at, zone in signature:
+            hour, minute = (int(part) for part in at.split(":"))
+            self.scheduler.add_job(
+                self.fire,
+                CronTrigger(day_of_week=weekday, hour=hour, minute=minute, timezone=ZoneInfo(zone)),
+                args=[schedule_id],
+                id=f"schedule:{schedule_id}",
+                misfire_grace_time=3600,
+                coalesce=True,
+            )
+        self._signature = signature
+        log.info("scheduler rebuilt: %d schedules", len(signature))
+
+    async def fire(self, schedule_id: int) -> None:
+        members: list[str] = []
+        with self.db.session() as session:
+            schedule = session.get(Schedule, schedule_id)
+            community = session.get(Community, schedule.community_id) if schedule else None
+            workspace = session.get(Workspace, community.workspace_id) if community else None
+        if schedule and community and workspace and schedule.kind == "checkin":
+            platform = self.platforms.get(workspace.platform)
+            if platform is not None:
+                try:
+                    members = await platform.channel_members(
+                        ConversationRef(
+                            platform=workspace.platform,
+                            workspace_id=workspace.external_id,
+                            channel_id=community.channel_id,
+                        )
+                    )
+                except Exception:
+                    log.warning("could not list members of %s", community.channel_id)
+        with self.db.session() as session:
+            outcome = run_schedule(
+                session,
+                self.prompts,
+                schedule_id=schedule_id,
+                now=self.clock.now(),
+                default_tz=self.settings.timezone,
+                channel_members=members,
+            )
+        log.info("schedule %s: %s", schedule_id, outcome)
+        self.wakeup.set()

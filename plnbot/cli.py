@@ -1,0 +1,184 @@
+"""`plnbot`: serve, worker, db upgrade, digest, slack-manifest.
+
+Exit codes: 0 ok, 2 usage or configuration error (one clear line on stderr).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+
+from bot.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    help="PLN Bot: Professional Learning Network communities in Slack and Microsoft Teams.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"plnbot: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        fail(str(exc))
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+    socket_mode: Annotated[bool, typer.Option("--socket-mode", help="Use Slack Socket Mode (needs SLACK_APP_TOKEN).")] = False,
+    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Run no timed jobs (still deliver what commands enqueue).")] = False,
+    allow_anonymous_teams: Annotated[bool, typer.Option("--allow-anonymous-teams", help="Accept unauthenticated Bot Framework requests off loopback.")] = False,
+) -> None:
+    """Run the web endpoints, the timed scheduler and the outbox sender."""
+    from aiohttp import web
+
+    from plnbot.runtime import build_runtime, configured_platforms, make_web_app
+
+    settings = settings_or_exit()
+    if socket_mode and not settings.slack_app_token:
+        fail("SLACK_APP_TOKEN: --socket-mode needs an app-level token (xapp-…)")
+    try:
+        runtime = build_runtime(settings)
+    except ConfigError as exc:
+        fail(str(exc))
+    log = logging.getLogger("plnbot")
+    platforms = configured_platforms(settings)
+    log.info("platforms configured: %s", ", ".join(platforms) if platforms else "none")
+    if not platforms:
+        log.info("no platform configured: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN (see README)")
+    application = make_web_app(runtime, scheduler=not no_scheduler)
+    if socket_mode:
+        from adapters.slack.setup import attach_socket_mode
+
+        attach_socket_mode(runtime, application)
+    public = settings.public_url or f"http://{host}:{port}"
+    typer.echo(f"PLN Bot is running at {public} (health: {public}/healthz). Ctrl-C stops it.")
+    web.run_app(application, host=host, port=port, print=None, access_log=None)
+
+
+@app.command()
+def worker() -> None:
+    """Run the scheduler and the outbox sender, without web endpoints."""
+    from plnbot.runtime import build_runtime, start_workers, stop_workers
+
+    settings = settings_or_exit()
+    try:
+        runtime = build_runtime(settings, upgrade_sqlite=True)
+    except ConfigError as exc:
+        fail(str(exc))
+
+    async def run() -> None:
+        start_workers(runtime, scheduler=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await stop_workers(runtime)
+
+    typer.echo("PLN Bot worker running (scheduler and outbox sender). Ctrl-C stops it.")
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations up to the newest schema."""
+    from storage.db import Database, DatabaseError
+
+    settings = settings_or_exit()
+    database = Database(settings.database_url)
+    try:
+        database.ping()
+    except DatabaseError as exc:
+        fail(f"DATABASE_URL: {exc}")
+    database.upgrade()
+    typer.echo(f"Database is at revision {database.current_revision()}.")
+
+
+@app.command()
+def digest(
+    community: Annotated[str, typer.Argument(help="Community name, channel id or number.")],
+    post: Annotated[bool, typer.Option("--post", help="Post it to the community channel.")] = False,
+    week: Annotated[str | None, typer.Option(help="ISO week, YYYY-Www (default: this week).")] = None,
+) -> None:
+    """Print (or post) a community's digest for a week."""
+    import sqlalchemy as sa
+    from sqlmodel import select
+
+    from bot.clock import week_bounds
+    from bot.digests import current_week, rank_artifacts, render_digest, schedule_digest
+    from plnbot.runtime import build_runtime
+    from storage.models import Community
+
+    settings = settings_or_exit()
+    try:
+        runtime = build_runtime(settings)
+    except ConfigError as exc:
+        fail(str(exc))
+    if week is not None:
+        try:
+            week_bounds(week)
+        except ValueError:
+            fail(f"--week: not an ISO week: {week!r} (expected YYYY-Www, like 2026-W48)")
+    with runtime.db.session() as session:
+        clauses = [Community.name == community, Community.channel_id == community]
+        if community.isdigit():
+            clauses.append(Community.id == int(community))
+        found = session.exec(select(Community).where(sa.or_(*clauses))).all()
+        if len(found) != 1:
+            fail(f"community {community!r}: {'not found' if not found else 'ambiguous, use its number'}")
+        target = found[0]
+        chosen = week or current_week(target, runtime.clock.now())
+        ranked = rank_artifacts(session, target, chosen)
+        text, _card = render_digest(session, runtime.bot.prompts, target, chosen, ranked)
+        if post:
+            if not runtime.platforms:
+                fail("--post needs a configured platform (SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET)")
+            queued = schedule_digest(session, target, chosen, runtime.clock.now())
+    typer.echo(text)
+    if post:
+        asyncio.run(runtime.sender.deliver_due())
+        typer.echo("Posted." if queued else "Already posted for that week; not posted again.")
+
+
+@app.command("slack-manifest")
+def slack_manifest(
+    url: Annotated[str, typer.Option(help="Public base URL of `plnbot serve`.")] = "https://bot.example.org",
+    socket_mode: Annotated[bool, typer.Option("--socket-mode", help="Manifest for Socket Mode.")] = False,
+) -> None:
+    """Print the Slack app manifest (JSON) to paste when creating the app."""
+    from adapters.slack.manifest import build_manifest
+
+    if not url.startswith(("https://", "http://")):
+        fail(f"--url: {url!r} is not an http(s) URL")
+    typer.echo(json.dumps(build_manifest(url, socket_mode=socket_mode), indent=2))
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:  # pragma: no cover - safety net
+        typer.echo(f"plnbot: {exc}", err=True)
+        sys.exit(2)

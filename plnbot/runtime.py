@@ -1,0 +1,152 @@
+"""The composition root: settings, database, model client, bot, platforms, outbox sender,
+scheduler and the web app are wired here and nowhere else."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from sqlmodel import select
+
+from bot.clock import Clock, SystemClock
+from bot.config import ConfigError, Settings
+from bot.dispatch import Bot
+from bot.outbox import OutboxSender
+from bot.port import Platform
+from bot.scheduling import ScheduleRunner
+from storage.db import Database, DatabaseError
+from storage.models import KeyValue
+
+log = logging.getLogger("plnbot")
+
+
+def open_database(settings: Settings, *, upgrade_sqlite: bool = True) -> Database:
+    """Connect and check the schema; raise ConfigError naming DATABASE_URL when unusable."""
+    db = Database(settings.database_url)
+    try:
+        db.ping()
+    except DatabaseError as exc:
+        raise ConfigError(f"DATABASE_URL: {exc}") from None
+    if db.is_sqlite and upgrade_sqlite:
+        db.upgrade()
+    elif not db.is_current():
+        raise ConfigError(
+            "DATABASE_URL: the database schema is not current; run `plnbot db upgrade` first"
+        )
+    return db
+
+
+def secret_key(db: Database, settings: Settings) -> str:
+    """PLNBOT_SECRET_KEY, or one generated on first run and kept in the database."""
+    if settings.secret_key:
+        return settings.secret_key
+    with db.session() as session:
+        row = session.exec(select(KeyValue).where(KeyValue.key == "secret_key")).first()
+        if row is None:
+            row = KeyValue(key="secret_key", value=secrets.token_urlsafe(32))
+            session.add(row)
+        return row.value
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    bot: Bot
+    clock: Clock
+    platforms: dict[str, Platform] = field(default_factory=dict)
+    web_handlers: list[Any] = field(default_factory=list)
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+    scheduler: ScheduleRunner | None = None
+
+    @property
+    def sender(self) -> OutboxSender:
+        return OutboxSender(
+            db=self.db,
+            platforms=self.platforms,
+            prompts=self.bot.prompts,
+            clock=self.clock,
+            default_tz=self.settings.timezone,
+        )
+
+
+def build_runtime(settings: Settings, *, clock: Clock | None = None, upgrade_sqlite: bool = True) -> Runtime:
+    db = open_database(settings, upgrade_sqlite=upgrade_sqlite)
+    clock = clock or SystemClock()
+    bot = Bot(db=db, settings=settings, clock=clock)
+    runtime = Runtime(settings=settings, db=db, bot=bot, clock=clock)
+    secret_key(db, settings)
+    if settings.slack_enabled or settings.slack_bot_token:
+        from adapters.slack.setup import attach_slack
+
+        attach_slack(runtime)
+    return runtime
+
+
+def configured_platforms(settings: Settings) -> list[str]:
+    found = []
+    if settings.slack_enabled:
+        mode = "Socket Mode" if settings.slack_app_token else "HTTP"
+        install = "OAuth multi-workspace" if settings.slack_oauth_enabled else "single workspace"
+        found.append(f"Slack ({mode}, {install})")
+    if settings.microsoft_app_id:
+        found.append("Microsoft Teams")
+    return found
+
+
+def make_web_app(runtime: Runtime, *, scheduler: bool = True) -> web.Application:
+    """One aiohttp app: health, the platform endpoints, and the background workers."""
+    app = web.Application(client_max_size=2 * 1024 * 1024)
+
+    async def healthz(request: web.Request) -> web.Response:
+        try:
+            await asyncio.to_thread(runtime.db.ping)
+        except DatabaseError:
+            return web.json_response({"status": "degraded", "db": "down"}, status=503)
+        return web.json_response({"status": "ok", "db": "ok"})
+
+    app.router.add_get("/healthz", healthz)
+    for add_routes in runtime.web_handlers:
+        add_routes(app)
+
+    async def start_background(app: web.Application) -> None:
+        start_workers(runtime, scheduler=scheduler)
+
+    async def stop_background(app: web.Application) -> None:
+        await stop_workers(runtime)
+
+    app.on_startup.append(start_background)
+    app.on_cleanup.append(stop_background)
+    return app
+
+
+def start_workers(runtime: Runtime, *, scheduler: bool = True) -> None:
+    """The outbox sender always runs (commands enqueue); timed jobs only when asked."""
+    runtime.background.append(
+        asyncio.get_running_loop().create_task(runtime.sender.run_forever(runtime.bot.outbox_wakeup))
+    )
+    if scheduler:
+        runner = ScheduleRunner(
+            db=runtime.db,
+            prompts=runtime.bot.prompts,
+            settings=runtime.settings,
+            platforms=runtime.platforms,
+            clock=runtime.clock,
+            wakeup=runtime.bot.outbox_wakeup,
+        )
+        runner.start()
+        runtime.scheduler = runner
+        runtime.bot.on_schedules_changed = runner.rebuild
+
+
+async def stop_workers(runtime: Runtime) -> None:
+    if runtime.scheduler is not None:
+        runtime.scheduler.shutdown()
+    for task in runtime.background:
+        task.cancel()
+    await asyncio.gather(*runtime.background, return_exceptions=True)
+    runtime.background.clear()
