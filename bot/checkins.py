@@ -22,7 +22,7 @@ from storage.models import CheckIn, Community, Goal, Member, Membership
 from storage.queries import save_flow
 
 MAX_REFLECTION = 4000
-_ANSWER = re.compile(r"^\s*([+-]?\d+(?:[.,]\d+)?)\s*(?:/\s*10\b)?\s*(?:[-–—:;,.)]+\s*)?(.*)$", re.S)
+_ANSWER = re.compile(r"^\s*([+-]?\d+(?:[.,]\d+)?)\b\s*(?:/\s*10\b)?\s*(?:[-–—:;,.)]+\s*)?(.*)$", re.S)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from bot import (
     evidence,
     goals,
     help,
+    home,
     privacy,
     profiles,
     reflections,
@@ -35,9 +36,10 @@ from bot.events import (
     MessageEvent,
     MessageRef,
     ReactionEvent,
+    UserRef,
 )
 from bot.llm import ModelClient
-from bot.messages import Message, Visibility
+from bot.messages import Card, Message, Visibility
 from bot.port import Platform
 from bot.prompts import PromptLibrary
 from bot.router import Router
@@ -53,7 +55,7 @@ from storage.queries import (
 log = logging.getLogger(__name__)
 
 FEATURES = (help, profiles, goals, checkins, reflections, evidence, endorsements, digests)
-FEATURES_TAIL = (privacy, coaching)
+FEATURES_TAIL = (privacy, coaching, home)
 
 SOMETHING_WENT_WRONG = (
     "Sorry, something went wrong on my side, and nothing was lost. "
@@ -172,6 +174,17 @@ class Bot:
             await self.router.listener("reaction")(ctx)
         elif isinstance(event, MemberJoinedEvent):
             await self.router.listener("joined")(ctx)
+
+    def home(self, user: UserRef) -> Card:
+        """The member's home card (goals, shares, endorsements received)."""
+        with self.db.session() as session:
+            workspace = get_or_create_workspace(
+                session, platform=user.platform, external_id=user.workspace_id, now=self.clock.now()
+            )
+            member = get_or_create_member(
+                session, workspace_id=workspace.id or 0, user_id=user.user_id, name=user.name, now=self.clock.now()
+            )
+            return home.home_card(session, member)
 
     async def run_command(self, ctx: Context, text: str) -> None:
         text = text.strip()

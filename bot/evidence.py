@@ -13,7 +13,7 @@ from bot.messages import Button, Card, Field, Input, Link
 from bot.prompts import PromptLibrary
 from bot.router import Router
 from storage.models import Artifact, Endorsement, Member
-from storage.queries import add_membership
+from storage.queries import add_membership, community_for_channel
 
 MAX_URL = 2000
 MAX_TITLE = 200
@@ -193,6 +193,10 @@ def register(router: Router) -> None:
             raise UsageError("Please add a link to your evidence, then share again.")
         url = validate_url(raw_url) if raw_url else None
         title = (values.get("title") or "").strip()[:MAX_TITLE] or (url or file_ref or "Evidence")
+        if ctx.community is None and event.value:
+            ctx.community = community_for_channel(
+                ctx.session, workspace_id=ctx.workspace.id or 0, channel_id=event.value
+            )
         create_artifact(
             ctx,
             url=url,

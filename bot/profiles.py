@@ -196,12 +196,12 @@ async def start_profile(ctx: Context) -> None:
                 pass
     ctx.set_flow("profile", "role")
     first = STEPS[0].question
-    text = f"Let's set up your profile — 8 short questions, `skip` any, `cancel` to stop.\n(1/8) {first}"
-    if ctx.conversation.is_dm:
-        ctx.reply(text, profile_form(member))
-    else:
-        ctx.reply("I've sent you a direct message to set up your profile.", profile_form(member))
-        ctx.dm(text)
+    where = "" if ctx.conversation.is_dm else " Answer in our direct messages,"
+    text = (
+        "Let's set up your profile — 8 short questions." + where + " `skip` any, `cancel` to stop."
+        f"\n(1/8) {first}"
+    )
+    ctx.reply(text, profile_form(member))
 
 
 async def profile_step(ctx: Context, step: str, text: str, data: dict[str, Any]) -> None:

@@ -1,0 +1,191 @@
+"""The Bolt app: every Slack request is verified, acked first, then handed to the core.
+
+Listeners ack straight away (Slack's 3-second limit), then translate the payload to a
+neutral event and let the bot do the database work and replies after the ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from sqlalchemy.engine import Engine
+
+from adapters.slack import inbound
+from adapters.slack.platform import SlackPlatform, make_client
+from adapters.slack.render import card_blocks, modal_view
+from adapters.slack.stores import InstallationStore, StateStore
+from bot.config import Settings
+from bot.dispatch import Bot
+from bot.events import Event, UserRef
+from bot.evidence import share_form
+from bot.messages import Button, Card
+
+log = logging.getLogger(__name__)
+
+SHARE_SHORTCUT = "share_evidence"
+BOT_SCOPES = [
+    "commands",
+    "chat:write",
+    "im:write",
+    "im:history",
+    "channels:read",
+    "groups:read",
+    "channels:history",
+    "groups:history",
+    "reactions:read",
+    "users:read",
+    "files:write",
+]
+_URL = re.compile(r"https?://[^\s<>|]+")
+
+
+class SlackBridge:
+    """Holds the Bolt app and the platform; runs the core for each verified request."""
+
+    def __init__(self, *, bot: Bot, settings: Settings, platform: SlackPlatform, oauth: AsyncOAuthSettings | None = None):
+        self.bot = bot
+        self.settings = settings
+        self.platform = platform
+        self._names: dict[tuple[str, str], str] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        kwargs: dict[str, Any] = {
+            "signing_secret": settings.slack_signing_secret or "socket-mode",
+            "client": make_client(settings.slack_bot_token, settings.slack_api_url),
+            "process_before_response": False,
+            "raise_error_for_unhandled_request": False,
+        }
+        if oauth is not None:
+            kwargs["oauth_settings"] = oauth
+        self.app = AsyncApp(**kwargs)
+        if oauth is not None:
+            self.app.enable_token_revocation_listeners()
+        self._register()
+
+    async def run(self, event: Event | None) -> None:
+        """Handle a neutral event; never lets an exception reach Slack."""
+        if event is None or not event.user.user_id:
+            return
+        try:
+            event = await self._with_name(event)
+            await self.bot.handle(event, self.platform)
+        except Exception:
+            log.exception("Slack event %s failed", type(event).__name__)
+
+    async def _with_name(self, event: Event) -> Event:
+        """Members are shown by their Slack display name; look it up once per process."""
+        if event.user.name:
+            return event
+        key = (event.user.workspace_id, event.user.user_id)
+        if key not in self._names:
+            try:
+                self._names[key] = (await self.platform.user_info(event.user)).name
+            except Exception:
+                self._names[key] = ""
+        from dataclasses import replace
+
+        return replace(event, user=replace(event.user, name=self._names[key]))
+
+    def _register(self) -> None:
+        app = self.app
+
+        @app.command("/pln")
+        async def command(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            await self.run(inbound.command_event(body))
+
+        @app.event("message")
+        async def message(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            await self.run(inbound.message_event(body))
+
+        @app.event("reaction_added")
+        async def reaction_added(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            await self.run(inbound.reaction_event(body))
+
+        @app.event("reaction_removed")
+        async def reaction_removed(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            await self.run(inbound.reaction_event(body))
+
+        @app.event("member_joined_channel")
+        async def joined(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            await self.run(inbound.joined_event(body))
+
+        @app.event("app_home_opened")
+        async def home(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            event = body.get("event") or {}
+            if event.get("tab") not in (None, "home"):
+                return
+            team = body.get("team_id", "")
+            user = UserRef(platform=inbound.PLATFORM, workspace_id=team, user_id=event.get("user", ""))
+            try:
+                card = await asyncio.to_thread(self.bot.home, user)
+                await self.platform.publish_home(team, user.user_id, {"type": "home", "blocks": card_blocks(card)})
+            except Exception:
+                log.exception("publishing App Home failed")
+
+        @app.action(re.compile(r".+"))
+        async def action(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            await self.run(inbound.action_event(body))
+
+        @app.view(re.compile(r".+"))
+        async def view(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            await self.run(inbound.view_event(body))
+
+        @app.shortcut(SHARE_SHORTCUT)
+        async def share_shortcut(ack: AsyncAck, body: dict[str, Any], client: Any) -> None:
+            await ack()
+            await self._open_share_modal(body)
+
+        @app.error
+        async def on_error(error: Exception, body: dict[str, Any]) -> None:
+            log.error("Slack listener error: %s", error.__class__.__name__, exc_info=error)
+
+    async def _open_share_modal(self, body: dict[str, Any]) -> None:
+        """"Share as evidence" on any message: a share form prefilled from the message."""
+        message = body.get("message") or {}
+        text = inbound.plain_text(message.get("text", ""))
+        files = message.get("files") or []
+        url_match = _URL.search(text)
+        url = url_match.group(0) if url_match else (files[0].get("permalink", "") if files else "")
+        first_line = _URL.sub("", text).strip().split("\n", 1)[0][:200]
+        title = first_line or (files[0].get("title", "") if files else "")
+        form = share_form()
+        inputs = tuple(
+            type(field)(**{**field.__dict__, "initial": {"url": url, "title": title, "description": text}.get(field.id, "")})
+            for field in form.inputs
+        )
+        channel = (body.get("channel") or {}).get("id", "")
+        card = Card(title="Share as evidence", body=form.body, inputs=inputs, submit=Button(label="Share", action_id="share_submit", value=channel))
+        view = modal_view(card, channel_id=channel, is_dm=channel.startswith("D"))
+        team = (body.get("team") or {}).get("id", "")
+        try:
+            client = await self.platform.client(team)
+            await client.views_open(trigger_id=body["trigger_id"], view=view)
+        except Exception:
+            log.exception("opening the share modal failed")
+
+
+def oauth_settings(settings: Settings, engine: Engine) -> AsyncOAuthSettings:
+    """Bolt's OAuth flow with installations and state kept in our own database."""
+    assert settings.slack_client_id is not None
+    return AsyncOAuthSettings(
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret,
+        scopes=BOT_SCOPES,
+        installation_store=InstallationStore(settings.slack_client_id, engine),
+        state_store=StateStore(engine),
+        install_path="/slack/install",
+        redirect_uri_path="/slack/oauth_redirect",
+    )
+

@@ -1,0 +1,206 @@
+"""The Slack side of the adapter port: send, update, open a DM, look people up.
+
+Web API calls go through slack_sdk's AsyncWebClient with `base_url` from SLACK_API_URL and
+the rate-limit (429 Retry-After) and server-error retry handlers installed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.inbound import PLATFORM
+from adapters.slack.render import message_payload, modal_view
+from bot.events import ConversationRef, MessageRef, UserRef
+from bot.messages import Message, Visibility
+from bot.port import DeliveryError, UserInfo
+
+log = logging.getLogger(__name__)
+
+TokenLookup = Callable[[str], Awaitable[str | None]]
+PERMANENT_ERRORS = {
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "account_inactive",
+    "token_revoked",
+    "invalid_auth",
+    "user_not_found",
+    "cannot_dm_bot",
+}
+
+
+def retry_handlers() -> list[Any]:
+    return [
+        AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+        AsyncServerErrorRetryHandler(max_retry_count=2),
+        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+    ]
+
+
+def make_client(token: str | None, base_url: str) -> AsyncWebClient:
+    return AsyncWebClient(token=token, base_url=base_url, retry_handlers=retry_handlers())
+
+
+class SlackPlatform:
+    """Implements `bot.port.Platform` for Slack workspaces (single token or OAuth installs)."""
+
+    name = PLATFORM
+
+    def __init__(self, *, base_url: str, token: str | None = None, find_token: TokenLookup | None = None):
+        self.base_url = base_url
+        self._token = token
+        self._find_token = find_token
+        self._clients: dict[str, AsyncWebClient] = {}
+        self._dms: dict[tuple[str, str], str] = {}
+        self._http: aiohttp.ClientSession | None = None
+
+    async def client(self, team_id: str) -> AsyncWebClient:
+        """The Web API client for a workspace: its installation's token, or the single token."""
+        if team_id in self._clients:
+            return self._clients[team_id]
+        token = await self._find_token(team_id) if self._find_token else None
+        token = token or self._token
+        if not token:
+            raise DeliveryError(f"no Slack token for workspace {team_id}", permanent=True)
+        client = make_client(token, self.base_url)
+        self._clients[team_id] = client
+        return client
+
+    def forget_workspace(self, team_id: str) -> None:
+        self._clients.pop(team_id, None)
+
+    async def _call(self, team_id: str, method: str, **kwargs: Any) -> Any:
+        client = await self.client(team_id)
+        try:
+            return await getattr(client, method.replace(".", "_"))(**kwargs)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown_error"))
+            retry_after = exc.response.headers.get("Retry-After") if exc.response.status_code == 429 else None
+            raise DeliveryError(
+                f"Slack {method}: {error}",
+                retry_after=float(retry_after) if retry_after else None,
+                permanent=error in PERMANENT_ERRORS,
+            ) from exc
+
+    async def send(self, conversation: ConversationRef, message: Message) -> MessageRef:
+        team = conversation.workspace_id
+        raw = dict(conversation.raw or {})
+        card = message.card
+        if card is not None and card.inputs and card.submit is not None and raw.get("trigger_id"):
+            view = modal_view(card, channel_id=conversation.channel_id, is_dm=conversation.is_dm)
+            result = await self._call(team, "views.open", trigger_id=raw["trigger_id"], view=view)
+            return MessageRef(conversation=conversation, message_id=str(result["view"]["id"]))
+        payload = message_payload(message)
+        if message.attachment is not None:
+            attachment = message.attachment
+            client = await self.client(team)
+            try:
+                await client.files_upload_v2(
+                    channel=conversation.channel_id,
+                    content=attachment.content,
+                    filename=attachment.filename,
+                    title=attachment.filename,
+                    initial_comment=payload["text"],
+                )
+            except SlackApiError as exc:
+                raise DeliveryError(f"Slack files.upload: {exc.response.get('error')}") from exc
+            return MessageRef(conversation=conversation, message_id="")
+        private = message.visibility is Visibility.EPHEMERAL or (
+            conversation.is_dm and message.visibility is Visibility.CHANNEL
+        )
+        if private and raw.get("response_url"):
+            # Answers to the person who acted go back through response_url: it works in
+            # any conversation, including DMs the bot is not a member of.
+            await self._respond(
+                raw["response_url"],
+                {**payload, "response_type": "ephemeral", "replace_original": False},
+            )
+            return MessageRef(conversation=conversation, message_id="")
+        if message.visibility is Visibility.EPHEMERAL and not conversation.is_dm:
+            assert message.to is not None
+            result = await self._call(team, "chat.postEphemeral", channel=conversation.channel_id, user=message.to.user_id, **payload)
+            return MessageRef(conversation=conversation, message_id=str(result.get("message_ts", "")))
+        thread = message.thread_id
+        if thread:
+            payload["thread_ts"] = thread
+        result = await self._call(team, "chat.postMessage", channel=conversation.channel_id, **payload)
+        channel = str(result.get("channel") or conversation.channel_id)
+        posted = ConversationRef(
+            platform=PLATFORM, workspace_id=team, channel_id=channel, is_dm=conversation.is_dm
+        )
+        return MessageRef(conversation=posted, message_id=str(result["ts"]))
+
+    async def _respond(self, url: str, body: dict[str, Any]) -> None:
+        """Answer through a slash command's or action's response_url (works in any channel)."""
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        async with self._http.post(url, json=body) as response:
+            if response.status >= 400:
+                raise DeliveryError(f"response_url answered {response.status}", permanent=response.status < 500)
+
+    async def update(self, ref: MessageRef, message: Message) -> None:
+        payload = message_payload(message)
+        await self._call(ref.conversation.workspace_id, "chat.update", channel=ref.conversation.channel_id, ts=ref.message_id, **payload)
+
+    async def open_dm(self, user: UserRef) -> ConversationRef:
+        key = (user.workspace_id, user.user_id)
+        channel = self._dms.get(key)
+        if channel is None:
+            result = await self._call(user.workspace_id, "conversations.open", users=user.user_id)
+            channel = str(result["channel"]["id"])
+            self._dms[key] = channel
+        return ConversationRef(platform=PLATFORM, workspace_id=user.workspace_id, channel_id=channel, is_dm=True)
+
+    async def user_info(self, user: UserRef) -> UserInfo:
+        result = await self._call(user.workspace_id, "users.info", user=user.user_id)
+        data = result["user"]
+        profile = data.get("profile") or {}
+        return UserInfo(
+            name=profile.get("display_name") or data.get("real_name") or data.get("name", ""),
+            timezone=data.get("tz"),
+            is_admin=bool(data.get("is_admin") or data.get("is_owner") or data.get("is_primary_owner")),
+        )
+
+    async def channel_members(self, conversation: ConversationRef) -> list[str]:
+        client = await self.client(conversation.workspace_id)
+        members: list[str] = []
+        cursor = None
+        bot_user = await self._bot_user(conversation.workspace_id)
+        while True:
+            try:
+                page = await client.conversations_members(channel=conversation.channel_id, limit=200, cursor=cursor)
+            except SlackApiError as exc:
+                raise DeliveryError(f"Slack conversations.members: {exc.response.get('error')}") from exc
+            members += [m for m in page.get("members", []) if m != bot_user]
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return members
+
+    async def _bot_user(self, team_id: str) -> str | None:
+        client = await self.client(team_id)
+        cached = getattr(client, "_plnbot_bot_user", None)
+        if cached is None:
+            try:
+                cached = (await client.auth_test()).get("user_id")
+            except SlackApiError:
+                cached = ""
+            client._plnbot_bot_user = cached  # type: ignore[attr-defined]
+        return cached or None
+
+    async def publish_home(self, team_id: str, user_id: str, view: dict[str, Any]) -> None:
+        await self._call(team_id, "views.publish", user_id=user_id, view=view)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()

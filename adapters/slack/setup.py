@@ -1,0 +1,110 @@
+"""Wire Slack into `plnbot serve`: the platform, the Bolt app and its HTTP routes."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_sdk.signature import SignatureVerifier
+
+from adapters.slack.app import SlackBridge, oauth_settings
+from adapters.slack.inbound import PLATFORM
+from adapters.slack.platform import SlackPlatform
+from storage.queries import get_or_create_workspace
+
+if TYPE_CHECKING:
+    from plnbot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def attach_slack(runtime: Runtime) -> SlackBridge:
+    settings = runtime.settings
+    store = None
+    if settings.slack_oauth_enabled:
+        oauth = oauth_settings(settings, runtime.db.engine)
+        store = oauth.installation_store
+    platform = SlackPlatform(
+        base_url=settings.slack_api_url,
+        token=settings.slack_bot_token,
+        find_token=store.bot_token if store is not None else None,  # type: ignore[attr-defined]
+    )
+
+    def installation_changed(team_id: str, installer: str | None) -> None:
+        platform.forget_workspace(team_id)
+        if installer and team_id:
+            with runtime.db.session() as session:
+                workspace = get_or_create_workspace(
+                    session, platform=PLATFORM, external_id=team_id, now=runtime.clock.now()
+                )
+                workspace.installed_by = installer
+                session.add(workspace)
+
+    if store is not None:
+        store._on_change = installation_changed  # type: ignore[attr-defined]
+    bridge = SlackBridge(
+        bot=runtime.bot,
+        settings=settings,
+        platform=platform,
+        oauth=oauth if settings.slack_oauth_enabled else None,
+    )
+    runtime.platforms[PLATFORM] = platform
+
+    verifier = SignatureVerifier(settings.slack_signing_secret or "")
+
+    async def events(request: web.Request) -> web.Response:
+        try:
+            bolt_request = await to_bolt_request(request)
+        except ValueError:  # includes JSON errors: a body Bolt cannot even parse
+            body = await request.text()
+            if not verifier.is_valid_request(body, dict(request.headers)):
+                return web.json_response({"error": "invalid request signature"}, status=401)
+            log.warning("malformed Slack request refused (%d bytes)", len(body))
+            return web.json_response({"error": "malformed request body"}, status=400)
+        return await to_aiohttp_response(await bridge.app.async_dispatch(bolt_request))
+
+    async def install(request: web.Request) -> web.Response:
+        flow = bridge.app.oauth_flow
+        if flow is None:
+            raise web.HTTPNotFound(text="Slack OAuth is not configured (set SLACK_CLIENT_ID).")
+        return await to_aiohttp_response(await flow.handle_installation(await to_bolt_request(request)))
+
+    async def oauth_redirect(request: web.Request) -> web.Response:
+        flow = bridge.app.oauth_flow
+        if flow is None:
+            raise web.HTTPNotFound(text="Slack OAuth is not configured (set SLACK_CLIENT_ID).")
+        return await to_aiohttp_response(await flow.handle_callback(await to_bolt_request(request)))
+
+    def add_routes(app: web.Application) -> None:
+        app.router.add_post("/slack/events", events)
+        app.router.add_get("/slack/install", install)
+        app.router.add_get("/slack/oauth_redirect", oauth_redirect)
+
+        async def close(app: web.Application) -> None:
+            await platform.close()
+
+        app.on_cleanup.append(close)
+
+    runtime.web_handlers.append(add_routes)
+    runtime.slack = bridge  # type: ignore[attr-defined]
+    return bridge
+
+
+def attach_socket_mode(runtime: Runtime, app: web.Application) -> None:
+    """Receive Slack requests over Socket Mode (SLACK_APP_TOKEN) instead of HTTP."""
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    bridge: SlackBridge = runtime.slack  # type: ignore[attr-defined]
+    handler = AsyncSocketModeHandler(bridge.app, runtime.settings.slack_app_token)
+
+    async def connect(app: web.Application) -> None:
+        await handler.connect_async()
+        log.info("Slack Socket Mode connected")
+
+    async def disconnect(app: web.Application) -> None:
+        await handler.close_async()
+
+    app.on_startup.append(connect)
+    app.on_cleanup.append(disconnect)
