@@ -26,7 +26,7 @@ from bot import (
     reflections,
 )
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.config import Settings, check_timezone
 from bot.context import Context, UsageError
 from bot.events import (
     ActionEvent,
@@ -124,6 +124,12 @@ class Bot:
                     name=event.user.name,
                     now=now,
                 )
+                if member.timezone is None and event.user.timezone:
+                    # The platform's timezone serves until the member sets their own.
+                    try:
+                        member.timezone = check_timezone(event.user.timezone)
+                    except ValueError:
+                        pass
                 community = None
                 if not event.conversation.is_dm:
                     community = community_for_channel(

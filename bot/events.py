@@ -18,6 +18,7 @@ class UserRef:
     workspace_id: str
     user_id: str
     name: str = ""
+    timezone: str | None = field(default=None, compare=False)  # the platform's, if known
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -110,7 +110,7 @@ def apply_field(member: Member, key: str, value: str) -> None:
     elif key in ("strengths", "needs", "interests", "constraints"):
         setattr(member, key, "" if value.lower() in SKIP else value[:MAX_FIELD])
     elif key == "timezone":
-        if value.lower() in SKIP:
+        if not value or value.lower() in SKIP:  # a form sends a blank optional input as ""
             return
         try:
             member.timezone = check_timezone(value.replace(" ", "_"))
@@ -120,6 +120,8 @@ def apply_field(member: Member, key: str, value: str) -> None:
                 "`Europe/London` or `Pacific/Auckland`."
             ) from exc
     elif key == "cadence":
+        if not value:
+            return
         cadence, weekday, at = parse_cadence(value)
         member.cadence = cadence
         if weekday is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -24,6 +25,7 @@ from bot.dispatch import Bot
 from bot.events import Event, UserRef
 from bot.evidence import share_form
 from bot.messages import Button, Card
+from bot.port import UserInfo
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ class SlackBridge:
         self.bot = bot
         self.settings = settings
         self.platform = platform
-        self._names: dict[tuple[str, str], str] = {}
+        self._people: dict[tuple[str, str], UserInfo] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         kwargs: dict[str, Any] = {
             "signing_secret": settings.slack_signing_secret or "socket-mode",
@@ -77,18 +79,16 @@ class SlackBridge:
             log.exception("Slack event %s failed", type(event).__name__)
 
     async def _with_name(self, event: Event) -> Event:
-        """Members are shown by their Slack display name; look it up once per process."""
-        if event.user.name:
-            return event
+        """Members are shown by their Slack display name, and their Slack timezone serves
+        until they set one; look both up once per process."""
         key = (event.user.workspace_id, event.user.user_id)
-        if key not in self._names:
+        if key not in self._people:
             try:
-                self._names[key] = (await self.platform.user_info(event.user)).name
+                self._people[key] = await self.platform.user_info(event.user)
             except Exception:
-                self._names[key] = ""
-        from dataclasses import replace
-
-        return replace(event, user=replace(event.user, name=self._names[key]))
+                return event
+        info = self._people[key]
+        return replace(event, user=replace(event.user, name=info.name or event.user.name, timezone=info.timezone))
 
     def _register(self) -> None:
         app = self.app
