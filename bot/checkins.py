@@ -22,7 +22,9 @@ from storage.models import CheckIn, Community, Goal, Member, Membership
 from storage.queries import save_flow
 
 MAX_REFLECTION = 4000
-_ANSWER = re.compile(r"^\s*([+-]?\d+(?:[.,]\d+)?)\b\s*(?:/\s*10\b)?\s*(?:[-–—:;,.)]+\s*)?(.*)$", re.S)
+_ANSWER = re.compile(
+    r"^\s*([+-]?\d+(?:[.,]\d+)?)\b\s*(?:/\s*10\b)?\s*(?:[-–—:;,.)]+\s*)?(.*)$", re.S
+)
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Answer:
 
 
 def parse_answer(text: str) -> Answer:
-    """"7", "7/10", "7 - tried exit tickets", or a bare reflection (rating None)."""
+    """ "7", "7/10", "7 - tried exit tickets", or a bare reflection (rating None)."""
     match = _ANSWER.match(text)
     if match is None:
         return Answer(rating=None, reflection=text.strip())
@@ -86,14 +88,23 @@ def open_checkin(
     session.add(checkin)
     session.flush()
     assert member.id is not None
-    save_flow(session, member_id=member.id, flow="checkin", step="rating", data={"checkin": checkin.id}, now=now)
+    save_flow(
+        session,
+        member_id=member.id,
+        flow="checkin",
+        step="rating",
+        data={"checkin": checkin.id},
+        now=now,
+    )
     return checkin
 
 
 def _checkin_of(ctx: Context, checkin_id: Any) -> CheckIn:
     checkin = ctx.session.get(CheckIn, int(checkin_id)) if str(checkin_id).isdigit() else None
     if checkin is None or checkin.member_id != ctx.member.id:
-        raise UsageError("That check-in isn't yours or has expired. Type `checkin` to start a new one.")
+        raise UsageError(
+            "That check-in isn't yours or has expired. Type `checkin` to start a new one."
+        )
     return checkin
 
 
@@ -116,7 +127,13 @@ def _finish(ctx: Context, checkin: CheckIn) -> None:
         Card(
             title=f"{checkin.rating}/10 — {band(checkin.rating)}",
             body=text,
-            buttons=(Button(label="Share with my community", action_id="checkin_share", value=str(checkin.id)),),
+            buttons=(
+                Button(
+                    label="Share with my community",
+                    action_id="checkin_share",
+                    value=str(checkin.id),
+                ),
+            ),
         ),
     )
 
@@ -148,7 +165,9 @@ def take_answer(ctx: Context, checkin: CheckIn, step: str, text: str) -> None:
         _finish(ctx, checkin)
         return
     ctx.set_flow("checkin", "reflection", {"checkin": checkin.id})
-    ctx.reply(ctx.prompts.checkin_text("ask_reflection", rating=answer.rating, band=band(answer.rating)))
+    ctx.reply(
+        ctx.prompts.checkin_text("ask_reflection", rating=answer.rating, band=band(answer.rating))
+    )
 
 
 def community_of(session: Session, member: Member, checkin: CheckIn) -> Community | None:
@@ -181,7 +200,9 @@ def register(router: Router) -> None:
             goal=goal,
             community_id=ctx.community.id if ctx.community else None,
         )
-        text, card = question_card(ctx.prompts, checkin, goal or ctx.session.get(Goal, checkin.goal_id or 0))
+        text, card = question_card(
+            ctx.prompts, checkin, goal or ctx.session.get(Goal, checkin.goal_id or 0)
+        )
         if ctx.conversation.is_dm:
             ctx.reply(text, card)
         else:
@@ -206,7 +227,9 @@ def register(router: Router) -> None:
         if not rating.isdigit() or not 0 <= int(rating) <= 10:
             raise UsageError("Ratings go from 0 to 10. Please press one of the buttons.")
         if checkin.status != "open":
-            ctx.reply(f"You already answered this check-in ({checkin.rating}/10). `checkin` starts a new one.")
+            ctx.reply(
+                f"You already answered this check-in ({checkin.rating}/10). `checkin` starts a new one."
+            )
             return
         checkin.rating = int(rating)
         ctx.session.add(checkin)
@@ -214,7 +237,11 @@ def register(router: Router) -> None:
             _finish(ctx, checkin)
             return
         ctx.set_flow("checkin", "reflection", {"checkin": checkin.id})
-        ctx.reply(ctx.prompts.checkin_text("ask_reflection", rating=checkin.rating, band=band(checkin.rating)))
+        ctx.reply(
+            ctx.prompts.checkin_text(
+                "ask_reflection", rating=checkin.rating, band=band(checkin.rating)
+            )
+        )
 
     @router.action("checkin_share")
     async def share(ctx: Context) -> None:
@@ -241,7 +268,9 @@ def register(router: Router) -> None:
         ctx.post(
             text,
             conversation=ConversationRef(
-                platform=ctx.user.platform, workspace_id=ctx.user.workspace_id, channel_id=community.channel_id
+                platform=ctx.user.platform,
+                workspace_id=ctx.user.workspace_id,
+                channel_id=community.channel_id,
             ),
         )
         ctx.reply(f"Shared with {community.name}. Thank you for opening up your practice!")

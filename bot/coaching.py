@@ -45,7 +45,9 @@ async def is_coach(ctx: Context) -> bool:
 
 def _need_community(ctx: Context) -> Community:
     if ctx.community is None:
-        raise UsageError("Run this in a community channel. A coach registers one with `setup` there.")
+        raise UsageError(
+            "Run this in a community channel. A coach registers one with `setup` there."
+        )
     return ctx.community
 
 
@@ -72,7 +74,10 @@ def _parse_date(text: str) -> date:
 
 
 def schedule_lines(ctx: Context, community: Community) -> list[str]:
-    rows = {s.kind: s for s in ctx.session.exec(select(Schedule).where(Schedule.community_id == community.id))}
+    rows = {
+        s.kind: s
+        for s in ctx.session.exec(select(Schedule).where(Schedule.community_id == community.id))
+    }
     lines = []
     for kind in KINDS:
         row = rows.get(kind)
@@ -88,10 +93,17 @@ def schedule_lines(ctx: Context, community: Community) -> list[str]:
 
 
 def register(router: Router) -> None:
-    @router.command("setup", usage="setup [name]", summary="register this channel as a PLN community", coach=True)
+    @router.command(
+        "setup",
+        usage="setup [name]",
+        summary="register this channel as a PLN community",
+        coach=True,
+    )
     async def setup(ctx: Context, args: str) -> None:
         if ctx.conversation.is_dm:
-            raise UsageError("Run `setup` in the channel you want to become a community, not in a DM.")
+            raise UsageError(
+                "Run `setup` in the channel you want to become a community, not in a DM."
+            )
         name = args.strip()[:200]
         if ctx.community is not None:
             if name and name != ctx.community.name:
@@ -99,7 +111,9 @@ def register(router: Router) -> None:
                 ctx.session.add(ctx.community)
                 ctx.reply(f"Renamed this community to {name}.")
             else:
-                ctx.reply(f"This channel is already the community “{ctx.community.name}”. `schedule` shows its schedule.")
+                ctx.reply(
+                    f"This channel is already the community “{ctx.community.name}”. `schedule` shows its schedule."
+                )
             return
         community = Community(
             workspace_id=ctx.workspace.id,
@@ -113,7 +127,9 @@ def register(router: Router) -> None:
         ctx.session.flush()
         assert community.id is not None and ctx.member.id is not None
         for kind, (weekday, at) in DEFAULT_SCHEDULES.items():
-            ctx.session.add(Schedule(community_id=community.id, kind=kind, weekday=weekday, time=at))
+            ctx.session.add(
+                Schedule(community_id=community.id, kind=kind, weekday=weekday, time=at)
+            )
         add_membership(ctx.session, community_id=community.id, member_id=ctx.member.id, now=ctx.now)
         ctx.schedules_changed = True
         ctx.post(
@@ -121,9 +137,15 @@ def register(router: Router) -> None:
             "practice with `share <url>`, endorse what you'd borrow, and look out for weekly "
             "reflection prompts and digests. `help` shows everything."
         )
-        ctx.reply("Default schedule: " + "; ".join(schedule_lines(ctx, community)) + ". Change it with `schedule`.")
+        ctx.reply(
+            "Default schedule: "
+            + "; ".join(schedule_lines(ctx, community))
+            + ". Change it with `schedule`."
+        )
 
-    @router.command("checkins send", summary="send check-ins to this community's members now", coach=True)
+    @router.command(
+        "checkins send", summary="send check-ins to this community's members now", coach=True
+    )
     async def send_checkins(ctx: Context, args: str) -> None:
         community = _need_community(ctx)
         assert community.id is not None
@@ -133,12 +155,22 @@ def register(router: Router) -> None:
             user_ids = []
         for user_id in user_ids:
             member = get_or_create_member(
-                ctx.session, workspace_id=ctx.workspace.id or 0, user_id=user_id, name="", now=ctx.now
+                ctx.session,
+                workspace_id=ctx.workspace.id or 0,
+                user_id=user_id,
+                name="",
+                now=ctx.now,
             )
-            add_membership(ctx.session, community_id=community.id, member_id=member.id or 0, now=ctx.now)
-        result = queue_checkins(ctx.session, community, now=ctx.now, default_tz=ctx.settings.timezone)
+            add_membership(
+                ctx.session, community_id=community.id, member_id=member.id or 0, now=ctx.now
+            )
+        result = queue_checkins(
+            ctx.session, community, now=ctx.now, default_tz=ctx.settings.timezone
+        )
         ctx.wake_outbox = True
-        parts = [f"Check-ins are on their way to {result.queued} member{'s' if result.queued != 1 else ''}."]
+        parts = [
+            f"Check-ins are on their way to {result.queued} member{'s' if result.queued != 1 else ''}."
+        ]
         if result.already:
             parts.append(f"{result.already} already had today's check-in.")
         if result.paused:
@@ -156,7 +188,8 @@ def register(router: Router) -> None:
         words = args.split()
         if not words:
             ctx.reply(
-                f"Schedule for {community.name} ({community.timezone}):\n" + "\n".join(schedule_lines(ctx, community))
+                f"Schedule for {community.name} ({community.timezone}):\n"
+                + "\n".join(schedule_lines(ctx, community))
             )
             return
         kind = words[0].lower()
@@ -167,7 +200,9 @@ def register(router: Router) -> None:
             if end < start:
                 raise UsageError("The break ends before it starts — put the earlier date first.")
             ctx.session.add(ScheduleBreak(community_id=community.id, starts_on=start, ends_on=end))
-            ctx.reply(f"Break saved: nothing scheduled goes out from {start:%d %b} to {end:%d %b %Y}.")
+            ctx.reply(
+                f"Break saved: nothing scheduled goes out from {start:%d %b} to {end:%d %b %Y}."
+            )
             return
         if kind not in KINDS:
             raise UsageError(
@@ -176,15 +211,23 @@ def register(router: Router) -> None:
             )
         row = ctx.session.exec(
             select(Schedule).where(Schedule.community_id == community.id, Schedule.kind == kind)
-        ).first() or Schedule(community_id=community.id, kind=kind, weekday=0, time="09:00", enabled=False)
+        ).first() or Schedule(
+            community_id=community.id, kind=kind, weekday=0, time="09:00", enabled=False
+        )
         if len(words) == 2 and words[1].lower() == "off":
             row.enabled = False
             message = f"The {kind} schedule is off."
         elif len(words) == 3:
-            row.weekday, row.time, row.enabled = _parse_weekday(words[1]), _parse_time(words[2]), True
+            row.weekday, row.time, row.enabled = (
+                _parse_weekday(words[1]),
+                _parse_time(words[2]),
+                True,
+            )
             message = f"The {kind} now goes out {WEEKDAYS[row.weekday].title()}s at {row.time} ({community.timezone})."
         else:
-            raise UsageError(f"Usage: `schedule {kind} <weekday> <HH:MM>` or `schedule {kind} off`.")
+            raise UsageError(
+                f"Usage: `schedule {kind} <weekday> <HH:MM>` or `schedule {kind} off`."
+            )
         ctx.session.add(row)
         ctx.schedules_changed = True
         ctx.reply(message)
@@ -201,20 +244,46 @@ def register(router: Router) -> None:
         def count(model: type, *where: object) -> int:
             return int(session.exec(select(sa.func.count()).select_from(model).where(*where)).one())
 
-        sent = count(OutboxMessage, OutboxMessage.kind == "checkin", OutboxMessage.object_id == community.id,
-                     OutboxMessage.status == "sent", OutboxMessage.created_at >= four_weeks)
-        answered = count(CheckIn, CheckIn.community_id == community.id, CheckIn.status == "answered",
-                         CheckIn.answered_at >= four_weeks)
-        failed = count(OutboxMessage, OutboxMessage.workspace_id == community.workspace_id,
-                       OutboxMessage.status == "failed", OutboxMessage.created_at >= four_weeks)
-        shares_week = count(Artifact, Artifact.community_id == community.id, Artifact.created_at >= start,
-                            Artifact.created_at < end)
-        endorsements_week = int(session.exec(
-            select(sa.func.count()).select_from(Endorsement)
-            .join(Artifact, Artifact.id == Endorsement.artifact_id)
-            .where(Artifact.community_id == community.id, Endorsement.created_at >= start, Endorsement.created_at < end)
-        ).one())
-        reflections = count(Reflection, Reflection.community_id == community.id, Reflection.created_at >= four_weeks)
+        sent = count(
+            OutboxMessage,
+            OutboxMessage.kind == "checkin",
+            OutboxMessage.object_id == community.id,
+            OutboxMessage.status == "sent",
+            OutboxMessage.created_at >= four_weeks,
+        )
+        answered = count(
+            CheckIn,
+            CheckIn.community_id == community.id,
+            CheckIn.status == "answered",
+            CheckIn.answered_at >= four_weeks,
+        )
+        failed = count(
+            OutboxMessage,
+            OutboxMessage.workspace_id == community.workspace_id,
+            OutboxMessage.status == "failed",
+            OutboxMessage.created_at >= four_weeks,
+        )
+        shares_week = count(
+            Artifact,
+            Artifact.community_id == community.id,
+            Artifact.created_at >= start,
+            Artifact.created_at < end,
+        )
+        endorsements_week = int(
+            session.exec(
+                select(sa.func.count())
+                .select_from(Endorsement)
+                .join(Artifact, Artifact.id == Endorsement.artifact_id)
+                .where(
+                    Artifact.community_id == community.id,
+                    Endorsement.created_at >= start,
+                    Endorsement.created_at < end,
+                )
+            ).one()
+        )
+        reflections = count(
+            Reflection, Reflection.community_id == community.id, Reflection.created_at >= four_weeks
+        )
         bands: Counter[str] = Counter()
         quiet = 0
         for member in members:
@@ -232,7 +301,10 @@ def register(router: Router) -> None:
             Field(label="Members", value=str(len(members))),
             Field(label="Check-ins (4 weeks)", value=f"{answered} answered of {sent} sent"),
             Field(label="Latest self-ratings", value=band_line),
-            Field(label=f"This week ({week})", value=f"{shares_week} shares, {endorsements_week} endorsements"),
+            Field(
+                label=f"This week ({week})",
+                value=f"{shares_week} shares, {endorsements_week} endorsements",
+            ),
             Field(label="Reflections (4 weeks)", value=str(reflections)),
             Field(label="May need a hand", value=f"{quiet} without a check-in in 3 weeks"),
             Field(label="Undelivered messages (4 weeks)", value=str(failed)),
@@ -248,27 +320,48 @@ def register(router: Router) -> None:
         existing = ctx.session.exec(
             select(Member).where(
                 Member.workspace_id == ctx.workspace.id,
-                sa.or_(Member.user_id == user_id, sa.func.lower(Member.display_name) == user_id.lower()),
+                sa.or_(
+                    Member.user_id == user_id, sa.func.lower(Member.display_name) == user_id.lower()
+                ),
             )
         ).first()
         if existing is not None:
             return existing
         if not match:
-            raise UsageError(f"I don't know “@{user_id[:40]}” yet. Mention them so I can tell who they are.")
-        return get_or_create_member(ctx.session, workspace_id=ctx.workspace.id or 0, user_id=user_id, name="", now=ctx.now)
+            raise UsageError(
+                f"I don't know “@{user_id[:40]}” yet. Mention them so I can tell who they are."
+            )
+        return get_or_create_member(
+            ctx.session, workspace_id=ctx.workspace.id or 0, user_id=user_id, name="", now=ctx.now
+        )
 
-    @router.command("coach add", usage="coach add @member", summary="make someone a coach", coach=True, needs_args=True)
+    @router.command(
+        "coach add",
+        usage="coach add @member",
+        summary="make someone a coach",
+        coach=True,
+        needs_args=True,
+    )
     async def coach_add(ctx: Context, args: str) -> None:
         member = await _target(ctx, args)
         member.is_coach = True
         ctx.session.add(member)
         ctx.reply(f"<@{member.user_id}> is now a coach.")
 
-    @router.command("coach remove", usage="coach remove @member", summary="take away someone's coach role", coach=True, needs_args=True)
+    @router.command(
+        "coach remove",
+        usage="coach remove @member",
+        summary="take away someone's coach role",
+        coach=True,
+        needs_args=True,
+    )
     async def coach_remove(ctx: Context, args: str) -> None:
         member = await _target(ctx, args)
         member.is_coach = False
         ctx.session.add(member)
-        note = " (they stay a coach through PLNBOT_COACHES)" if member.user_id in ctx.settings.coach_ids else ""
+        note = (
+            " (they stay a coach through PLNBOT_COACHES)"
+            if member.user_id in ctx.settings.coach_ids
+            else ""
+        )
         ctx.reply(f"<@{member.user_id}> is no longer a coach{note}.")
-

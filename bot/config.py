@@ -21,7 +21,9 @@ def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown timezone {name!r} (use an IANA name like Europe/London)") from exc
+        raise ValueError(
+            f"unknown timezone {name!r} (use an IANA name like Europe/London)"
+        ) from exc
     return name
 
 

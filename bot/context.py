@@ -115,12 +115,19 @@ class Context:
 
     # Multi-step flows live in the database, so a restart or another replica continues them.
     def flow(self) -> FlowState | None:
-        return self.session.exec(select(FlowState).where(FlowState.member_id == self.member.id)).first()
+        return self.session.exec(
+            select(FlowState).where(FlowState.member_id == self.member.id)
+        ).first()
 
     def set_flow(self, flow: str, step: str, data: dict[str, Any] | None = None) -> None:
         assert self.member.id is not None
         save_flow(
-            self.session, member_id=self.member.id, flow=flow, step=step, data=data or {}, now=self.now
+            self.session,
+            member_id=self.member.id,
+            flow=flow,
+            step=step,
+            data=data or {},
+            now=self.now,
         )
 
     def clear_flow(self) -> None:

@@ -42,7 +42,9 @@ def current_week(community: Community, now: datetime) -> str:
     return iso_week(now.astimezone(ZoneInfo(community.timezone)).date())
 
 
-def rank_artifacts(session: Session, community: Community, week: str, *, limit: int | None = None) -> list[Ranked]:
+def rank_artifacts(
+    session: Session, community: Community, week: str, *, limit: int | None = None
+) -> list[Ranked]:
     start, end = week_window(community, week)
     count = sa.func.count(sa.distinct(Endorsement.endorser_id)).label("endorsers")
     rows = session.exec(
@@ -73,7 +75,9 @@ def participation(session: Session, community: Community, week: str) -> str:
     """Counts only: never anyone's reflection text."""
     start, end = week_window(community, week)
     checkins = session.exec(
-        select(sa.func.count()).select_from(CheckIn).where(
+        select(sa.func.count())
+        .select_from(CheckIn)
+        .where(
             CheckIn.community_id == community.id,
             CheckIn.status == "answered",
             CheckIn.answered_at >= start,  # type: ignore[operator]
@@ -81,14 +85,18 @@ def participation(session: Session, community: Community, week: str) -> str:
         )
     ).one()
     reflections = session.exec(
-        select(sa.func.count()).select_from(Reflection).where(
+        select(sa.func.count())
+        .select_from(Reflection)
+        .where(
             Reflection.community_id == community.id,
             Reflection.created_at >= start,  # type: ignore[operator]
             Reflection.created_at < end,  # type: ignore[operator]
         )
     ).one()
     shares = session.exec(
-        select(sa.func.count()).select_from(Artifact).where(
+        select(sa.func.count())
+        .select_from(Artifact)
+        .where(
             Artifact.community_id == community.id,
             Artifact.created_at >= start,  # type: ignore[operator]
             Artifact.created_at < end,  # type: ignore[operator]
@@ -126,7 +134,9 @@ def render_digest(
     return "\n".join(lines), Card(title=title, fields=tuple(fields), footer=line)
 
 
-def create_digest(session: Session, community: Community, week: str, now: datetime) -> tuple[Digest, bool]:
+def create_digest(
+    session: Session, community: Community, week: str, now: datetime
+) -> tuple[Digest, bool]:
     """The digest row for (community, week); True when this call created it."""
     existing = session.exec(
         select(Digest).where(Digest.community_id == community.id, Digest.iso_week == week)
@@ -169,7 +179,12 @@ def _need_community(ctx: Context) -> Community:
 
 
 def register(router: Router) -> None:
-    @router.command("digest preview", usage="digest preview [YYYY-Www]", summary="preview this week's digest (only you see it)", coach=True)
+    @router.command(
+        "digest preview",
+        usage="digest preview [YYYY-Www]",
+        summary="preview this week's digest (only you see it)",
+        coach=True,
+    )
     async def preview(ctx: Context, args: str) -> None:
         community = _need_community(ctx)
         week = _week_arg(args) or current_week(community, ctx.now)
@@ -185,7 +200,9 @@ def register(router: Router) -> None:
             ctx.wake_outbox = True
             ctx.reply(f"This week's digest ({week}) is on its way to the channel.")
         else:
-            ctx.reply(f"The digest for {week} was already posted (or is on its way); I won't post it twice.")
+            ctx.reply(
+                f"The digest for {week} was already posted (or is on its way); I won't post it twice."
+            )
 
 
 def _week_arg(args: str) -> str | None:
@@ -194,5 +211,7 @@ def _week_arg(args: str) -> str | None:
     try:
         week_bounds(args.strip())
     except ValueError as exc:
-        raise UsageError("Usage: `digest preview [YYYY-Www]`, e.g. `digest preview 2026-W48`.") from exc
+        raise UsageError(
+            "Usage: `digest preview [YYYY-Www]`, e.g. `digest preview 2026-W48`."
+        ) from exc
     return args.strip()

@@ -8,6 +8,7 @@ commit, so what a person was told is always what was stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -58,8 +59,7 @@ FEATURES = (help, profiles, goals, checkins, reflections, evidence, endorsements
 FEATURES_TAIL = (privacy, coaching, home)
 
 SOMETHING_WENT_WRONG = (
-    "Sorry, something went wrong on my side, and nothing was lost. "
-    "Please try again in a minute."
+    "Sorry, something went wrong on my side, and nothing was lost. Please try again in a minute."
 )
 
 
@@ -126,10 +126,8 @@ class Bot:
                 )
                 if member.timezone is None and event.user.timezone:
                     # The platform's timezone serves until the member sets their own.
-                    try:
+                    with contextlib.suppress(ValueError):
                         member.timezone = check_timezone(event.user.timezone)
-                    except ValueError:
-                        pass
                 community = None
                 if not event.conversation.is_dm:
                     community = community_for_channel(
@@ -172,7 +170,9 @@ class Bot:
             handler = self.router.actions.get(event.action_id)
             if handler is None:
                 log.warning("unknown action %r", event.action_id)
-                raise UsageError("That button isn't active any more. Type `help` to see what I can do.")
+                raise UsageError(
+                    "That button isn't active any more. Type `help` to see what I can do."
+                )
             await handler(ctx)
         elif isinstance(event, MessageEvent):
             await self._on_message(ctx, event)
@@ -188,7 +188,11 @@ class Bot:
                 session, platform=user.platform, external_id=user.workspace_id, now=self.clock.now()
             )
             member = get_or_create_member(
-                session, workspace_id=workspace.id or 0, user_id=user.user_id, name=user.name, now=self.clock.now()
+                session,
+                workspace_id=workspace.id or 0,
+                user_id=user.user_id,
+                name=user.name,
+                now=self.clock.now(),
             )
             return home.home_card(session, member)
 
@@ -206,7 +210,9 @@ class Bot:
             guess = self.router.suggest(text)
             hint = f" Did you mean `{guess}`?" if guess else ""
             shown = text.split()[0][:40]
-            raise UsageError(f"I don't know the command “{shown}”.{hint} Type `help` to see them all.")
+            raise UsageError(
+                f"I don't know the command “{shown}”.{hint} Type `help` to see them all."
+            )
         command, args = found
         if command.coach and not await coaching.is_coach(ctx):
             raise UsageError(

@@ -28,7 +28,9 @@ def _artifact(ctx: Context, value: str) -> Artifact:
     if artifact is None:
         raise UsageError("I can't find that share any more; it may have been removed.")
     if artifact.author_id == ctx.member.id:
-        raise UsageError("That's your own share — endorsements come from peers. Thanks for sharing it!")
+        raise UsageError(
+            "That's your own share — endorsements come from peers. Thanks for sharing it!"
+        )
     return artifact
 
 
@@ -53,7 +55,10 @@ def endorse(ctx: Context, artifact: Artifact, note: str = "") -> bool:
         with ctx.session.begin_nested():
             ctx.session.add(
                 Endorsement(
-                    artifact_id=artifact.id, endorser_id=ctx.member.id, note=note, created_at=ctx.now
+                    artifact_id=artifact.id,
+                    endorser_id=ctx.member.id,
+                    note=note,
+                    created_at=ctx.now,
                 )
             )
             ctx.session.flush()
@@ -126,7 +131,12 @@ def register(router: Router) -> None:
                         max_length=MAX_NOTE,
                     ),
                 ),
-                submit=Button(label="Endorse", action_id="endorse_note", value=str(artifact.id), style="primary"),
+                submit=Button(
+                    label="Endorse",
+                    action_id="endorse_note",
+                    value=str(artifact.id),
+                    style="primary",
+                ),
             ),
         )
 
@@ -137,7 +147,9 @@ def register(router: Router) -> None:
         artifact = _artifact(ctx, event.value)
         note = (event.values.get("note") or "").strip()
         if len(note) > MAX_NOTE:
-            raise UsageError(f"Please keep your note under {MAX_NOTE:,} characters. Nothing was saved.")
+            raise UsageError(
+                f"Please keep your note under {MAX_NOTE:,} characters. Nothing was saved."
+            )
         endorse(ctx, artifact, note=note)
         ctx.reply(f"You endorsed “{artifact.title}” with a note. Thank you!")
         refresh_card(ctx, artifact)

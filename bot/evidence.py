@@ -90,9 +90,7 @@ def artifact_card(session: Session, prompts: PromptLibrary, artifact: Artifact) 
     if artifact.element:
         fields.append(Field(label="Element", value=prompts.element_name(artifact.element)))
     count = len(endorsed)
-    fields.append(
-        Field(label="Endorsements", value=f"{count}" + (f" — {names}" if names else ""))
-    )
+    fields.append(Field(label="Endorsements", value=f"{count}" + (f" — {names}" if names else "")))
     link = artifact.url or artifact.file_ref or ""
     body = artifact.description[:2500]
     text = f"{author_name} shared evidence: {artifact.title}" + (f" {link}" if link else "")
@@ -101,8 +99,15 @@ def artifact_card(session: Session, prompts: PromptLibrary, artifact: Artifact) 
         body=(f"{link}\n{body}" if link else body).strip(),
         fields=tuple(fields),
         buttons=(
-            Button(label=f"Endorse ({count})", action_id="endorse", value=str(artifact.id), style="primary"),
-            Button(label="Endorse with a note", action_id="endorse_note_open", value=str(artifact.id)),
+            Button(
+                label=f"Endorse ({count})",
+                action_id="endorse",
+                value=str(artifact.id),
+                style="primary",
+            ),
+            Button(
+                label="Endorse with a note", action_id="endorse_note_open", value=str(artifact.id)
+            ),
         ),
     )
     return text, card
@@ -113,9 +118,16 @@ def share_form() -> Card:
         title="Share evidence of your practice",
         body="A link to a lesson, student work, a photo or a resource — and what it shows.",
         inputs=(
-            Input(id="url", label="Link", placeholder="https://…", optional=False, max_length=MAX_URL),
+            Input(
+                id="url", label="Link", placeholder="https://…", optional=False, max_length=MAX_URL
+            ),
             Input(id="title", label="Title", optional=False, max_length=MAX_TITLE),
-            Input(id="description", label="What it shows (optional)", kind="multiline", max_length=MAX_NOTES),
+            Input(
+                id="description",
+                label="What it shows (optional)",
+                kind="multiline",
+                max_length=MAX_NOTES,
+            ),
         ),
         submit=Button(label="Share", action_id="share_submit", style="primary"),
     )
@@ -170,7 +182,9 @@ def create_artifact(
 
 
 def register(router: Router) -> None:
-    @router.command("share", usage=SHARE_USAGE, summary="share evidence of your practice with this community")
+    @router.command(
+        "share", usage=SHARE_USAGE, summary="share evidence of your practice with this community"
+    )
     async def share(ctx: Context, args: str) -> None:
         if not args:
             if ctx.community is None:

@@ -32,12 +32,18 @@ def latest_rating(session: Session, goal: Goal) -> CheckIn | None:
 def goal_line(session: Session, goal: Goal) -> str:
     mark = "✓ " if goal.status == "done" else ""
     latest = latest_rating(session, goal)
-    rated = f" — {latest.rating}/10 {band(latest.rating)}" if latest and latest.rating is not None else ""
+    rated = (
+        f" — {latest.rating}/10 {band(latest.rating)}"
+        if latest and latest.rating is not None
+        else ""
+    )
     return f"{goal.number}. {mark}{goal.text}{rated}"
 
 
 def register(router: Router) -> None:
-    @router.command("goal add", usage="goal add <text>", summary="set a professional goal", needs_args=True)
+    @router.command(
+        "goal add", usage="goal add <text>", summary="set a professional goal", needs_args=True
+    )
     async def add(ctx: Context, args: str) -> None:
         if len(args) > MAX_GOAL:
             raise UsageError(
@@ -47,7 +53,9 @@ def register(router: Router) -> None:
         highest = ctx.session.exec(
             select(sa.func.max(Goal.number)).where(Goal.member_id == ctx.member.id)
         ).one()
-        goal = Goal(member_id=ctx.member.id, number=(highest or 0) + 1, text=args, created_at=ctx.now)
+        goal = Goal(
+            member_id=ctx.member.id, number=(highest or 0) + 1, text=args, created_at=ctx.now
+        )
         ctx.session.add(goal)
         ctx.reply(
             f"Goal {goal.number} saved: {args}\nI'll ask how it's going at check-in time; "
@@ -65,11 +73,16 @@ def register(router: Router) -> None:
             "Your goals:\n" + "\n".join(lines),
             Card(
                 title="Your goals",
-                fields=tuple(Field(label=str(g.number), value=line) for g, line in zip(goals, lines, strict=True)),
+                fields=tuple(
+                    Field(label=str(g.number), value=line)
+                    for g, line in zip(goals, lines, strict=True)
+                ),
             ),
         )
 
-    @router.command("goal done", usage="goal done <n>", summary="mark goal n as achieved", needs_args=True)
+    @router.command(
+        "goal done", usage="goal done <n>", summary="mark goal n as achieved", needs_args=True
+    )
     async def done(ctx: Context, args: str) -> None:
         if not args.isdigit():
             raise UsageError("Usage: `goal done <n>` with the goal's number from `goal list`.")

@@ -18,7 +18,10 @@ from storage.models import Artifact, Community, Endorsement, Member, Membership
 
 def home_card(session: Session, member: Member) -> Card:
     goals = member_goals(session, member)
-    goal_text = "\n".join(goal_line(session, g) for g in goals) or "No goals yet — add one with `/pln goal add <text>`."
+    goal_text = (
+        "\n".join(goal_line(session, g) for g in goals)
+        or "No goals yet — add one with `/pln goal add <text>`."
+    )
     shares = session.exec(
         select(Artifact.title, sa.func.count(Endorsement.id))
         .join(Endorsement, Endorsement.artifact_id == Artifact.id, isouter=True)  # type: ignore[arg-type]
@@ -27,7 +30,9 @@ def home_card(session: Session, member: Member) -> Card:
         .order_by(Artifact.created_at.desc())  # type: ignore[attr-defined]
         .limit(5)
     ).all()
-    share_text = "\n".join(f"• {title} — {count} endorsement{'s' if count != 1 else ''}" for title, count in shares)
+    share_text = "\n".join(
+        f"• {title} — {count} endorsement{'s' if count != 1 else ''}" for title, count in shares
+    )
     received = session.exec(
         select(Member.display_name, Artifact.title, Endorsement.note)
         .join(Artifact, Artifact.id == Endorsement.artifact_id)  # type: ignore[arg-type]
@@ -62,15 +67,28 @@ def register(router: Router) -> None:
 
     @router.action("share_open")
     async def share_open(ctx: Context) -> None:
-        community = ctx.community or ctx.session.exec(
-            select(Community)
-            .join(Membership, Membership.community_id == Community.id)  # type: ignore[arg-type]
-            .where(Membership.member_id == ctx.member.id)
-            .order_by(Community.id)  # type: ignore[arg-type]
-        ).first()
+        community = (
+            ctx.community
+            or ctx.session.exec(
+                select(Community)
+                .join(Membership, Membership.community_id == Community.id)  # type: ignore[arg-type]
+                .where(Membership.member_id == ctx.member.id)
+                .order_by(Community.id)  # type: ignore[arg-type]
+            ).first()
+        )
         if community is None:
-            raise UsageError("Join a PLN community channel first; then you can share evidence there.")
+            raise UsageError(
+                "Join a PLN community channel first; then you can share evidence there."
+            )
         form = share_form()
         assert form.submit is not None
-        submit = Button(label=form.submit.label, action_id=form.submit.action_id, value=community.channel_id, style="primary")
-        ctx.reply(f"Share evidence with {community.name}.", Card(title=form.title, body=form.body, inputs=form.inputs, submit=submit))
+        submit = Button(
+            label=form.submit.label,
+            action_id=form.submit.action_id,
+            value=community.channel_id,
+            style="primary",
+        )
+        ctx.reply(
+            f"Share evidence with {community.name}.",
+            Card(title=form.title, body=form.body, inputs=form.inputs, submit=submit),
+        )

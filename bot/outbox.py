@@ -9,6 +9,7 @@ message can be sent twice (the in-flight one).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -115,7 +116,9 @@ class OutboxSender:
                 session.add(row)
                 return
             try:
-                delivery = render_row(session, self.prompts, row, now=now, default_tz=self.default_tz)
+                delivery = render_row(
+                    session, self.prompts, row, now=now, default_tz=self.default_tz
+                )
             except Exception as exc:
                 log.exception("rendering outbox row %s failed", row.key)
                 row.status, row.error = "failed", f"render: {exc.__class__.__name__}"
@@ -148,7 +151,11 @@ class OutboxSender:
         with self.db.session() as session:
             row = session.get(OutboxMessage, row_id)
             assert row is not None
-            row.status, row.sent_at, row.platform_message_id = "sent", self.clock.now(), ref.message_id
+            row.status, row.sent_at, row.platform_message_id = (
+                "sent",
+                self.clock.now(),
+                ref.message_id,
+            )
             session.add(row)
             link = delivery.message.link
             if link is not None and ref.message_id:
@@ -178,8 +185,6 @@ class OutboxSender:
                 await self.deliver_due()
             except Exception:
                 log.exception("outbox pass failed; retrying shortly")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout=interval)
-            except TimeoutError:
-                pass
             wakeup.clear()

@@ -58,13 +58,17 @@ def export_member(session: Session, member: Member) -> dict[str, Any]:
         "exported_at": datetime.now().astimezone().isoformat(),
         "profile": _plain(member),
         "goals": [_plain(g) for g in session.exec(select(Goal).where(Goal.member_id == member.id))],
-        "checkins": [_plain(c) for c in session.exec(select(CheckIn).where(CheckIn.member_id == member.id))],
+        "checkins": [
+            _plain(c) for c in session.exec(select(CheckIn).where(CheckIn.member_id == member.id))
+        ],
         "reflections": [
-            _plain(r) for r in session.exec(select(Reflection).where(Reflection.member_id == member.id))
+            _plain(r)
+            for r in session.exec(select(Reflection).where(Reflection.member_id == member.id))
         ],
         "shares": [_plain(a) for a in artifacts],
         "endorsements_given": [
-            _plain(e) for e in session.exec(select(Endorsement).where(Endorsement.endorser_id == member.id))
+            _plain(e)
+            for e in session.exec(select(Endorsement).where(Endorsement.endorser_id == member.id))
         ],
         "endorsements_received": [
             {**_plain(e, ("endorser_id",)), "endorser": name} for e, name in received
@@ -136,11 +140,17 @@ def register(router: Router) -> None:
         goals = member_goals(session, member)
         since = ctx.now - timedelta(days=30)
         answered = session.exec(
-            select(sa.func.count()).select_from(CheckIn).where(
-                CheckIn.member_id == member.id, CheckIn.status == "answered", CheckIn.answered_at >= since  # type: ignore[operator]
+            select(sa.func.count())
+            .select_from(CheckIn)
+            .where(
+                CheckIn.member_id == member.id,
+                CheckIn.status == "answered",
+                CheckIn.answered_at >= since,  # type: ignore[operator]
             )
         ).one()
-        shares = session.exec(select(sa.func.count()).select_from(Artifact).where(Artifact.author_id == member.id)).one()
+        shares = session.exec(
+            select(sa.func.count()).select_from(Artifact).where(Artifact.author_id == member.id)
+        ).one()
         received = session.exec(
             select(sa.func.count())
             .select_from(Endorsement)
@@ -148,7 +158,9 @@ def register(router: Router) -> None:
             .where(Artifact.author_id == member.id)
         ).one()
         given = session.exec(
-            select(sa.func.count()).select_from(Endorsement).where(Endorsement.endorser_id == member.id)
+            select(sa.func.count())
+            .select_from(Endorsement)
+            .where(Endorsement.endorser_id == member.id)
         ).one()
         lines = [goal_line(session, g) for g in goals] or ["No goals yet — `goal add <text>`."]
         stats = (
@@ -157,7 +169,9 @@ def register(router: Router) -> None:
         )
         paused = ""
         if member.paused_until and member.paused_until >= ctx.now.date():
-            paused = f"\nCheck-ins paused until {member.paused_until:%d %b %Y} (`resume` to restart)."
+            paused = (
+                f"\nCheck-ins paused until {member.paused_until:%d %b %Y} (`resume` to restart)."
+            )
         hint = "" if member.onboarded else "\nYou haven't set up your profile yet — type `profile`."
         text = "*Your goals*\n" + "\n".join(lines) + f"\n{stats}{paused}{hint}"
         ctx.reply(
@@ -184,7 +198,9 @@ def register(router: Router) -> None:
                 text="Here is everything I store about you (JSON).",
                 visibility=Visibility.DM,
                 to=ctx.user,
-                attachment=Attachment(filename="plnbot-export.json", content=content, mime_type="application/json"),
+                attachment=Attachment(
+                    filename="plnbot-export.json", content=content, mime_type="application/json"
+                ),
             )
         )
         if not ctx.conversation.is_dm:
@@ -230,10 +246,14 @@ def register(router: Router) -> None:
             ctx.clear_flow()
             ctx.reply("Kept. Nothing was deleted.")
 
-    @router.command("pause", usage="pause <days>", summary="no check-ins or nudges for a while", needs_args=True)
+    @router.command(
+        "pause", usage="pause <days>", summary="no check-ins or nudges for a while", needs_args=True
+    )
     async def pause(ctx: Context, args: str) -> None:
         if not args.isdigit() or not 1 <= int(args) <= MAX_PAUSE_DAYS:
-            raise UsageError(f"Usage: `pause <days>` with 1 to {MAX_PAUSE_DAYS} days, e.g. `pause 14`.")
+            raise UsageError(
+                f"Usage: `pause <days>` with 1 to {MAX_PAUSE_DAYS} days, e.g. `pause 14`."
+            )
         today = ctx.now.astimezone(ctx.member_zone()).date()
         ctx.member.paused_until = today + timedelta(days=int(args) - 1)
         ctx.session.add(ctx.member)
@@ -247,4 +267,3 @@ def register(router: Router) -> None:
         ctx.member.paused_until = None
         ctx.session.add(ctx.member)
         ctx.reply("Welcome back — check-ins are on again.")
-

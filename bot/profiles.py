@@ -6,6 +6,7 @@ replica picks up where the member left off. Platforms with forms submit all fiel
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +51,10 @@ class Step:
 
 
 STEPS = (
-    Step("role", "What's your role? teacher, instructional coach, principal, district leader, or other."),
+    Step(
+        "role",
+        "What's your role? teacher, instructional coach, principal, district leader, or other.",
+    ),
     Step("school", "Which school or site are you at? (or `skip`)"),
     Step("strengths", "What are your *strengths* — what do colleagues come to you for?"),
     Step("needs", "What do you *need* right now to grow your practice?"),
@@ -149,7 +153,9 @@ def profile_summary(member: Member) -> list[Field]:
 
 
 def profile_form(member: Member) -> Card:
-    cadence_initial = f"{member.cadence} {WEEKDAYS[member.checkin_weekday][:3]} {member.checkin_time}"
+    cadence_initial = (
+        f"{member.cadence} {WEEKDAYS[member.checkin_weekday][:3]} {member.checkin_time}"
+    )
     return Card(
         title="Your profile",
         body="Your profile shapes the prompts you get. Only you and the bot see it.",
@@ -192,10 +198,8 @@ async def start_profile(ctx: Context) -> None:
     if not member.timezone:
         info = await ctx.user_info()
         if info.timezone:
-            try:
+            with contextlib.suppress(ValueError):
                 member.timezone = check_timezone(info.timezone)
-            except ValueError:
-                pass
     ctx.set_flow("profile", "role")
     first = STEPS[0].question
     where = "" if ctx.conversation.is_dm else " Answer in our direct messages,"
@@ -240,7 +244,8 @@ async def save_profile_form(ctx: Context) -> None:
     ctx.session.add(ctx.member)
     ctx.clear_flow()
     ctx.reply(
-        "Your profile is saved.", Card(title="Your profile", fields=tuple(profile_summary(ctx.member)))
+        "Your profile is saved.",
+        Card(title="Your profile", fields=tuple(profile_summary(ctx.member))),
     )
 
 
@@ -265,18 +270,26 @@ def register(router: Router) -> None:
         if ctx.community is None:
             return
         assert ctx.community.id is not None and ctx.member.id is not None
-        add_membership(ctx.session, community_id=ctx.community.id, member_id=ctx.member.id, now=ctx.now)
+        add_membership(
+            ctx.session, community_id=ctx.community.id, member_id=ctx.member.id, now=ctx.now
+        )
         text = ctx.prompts.checkin_text("welcome", community=ctx.community.name)
         ctx.dm(
             text,
             Card(
                 title=f"Welcome to {ctx.community.name}",
                 body=text,
-                buttons=(Button(label="Set up my profile", action_id="profile_open", style="primary"),),
+                buttons=(
+                    Button(label="Set up my profile", action_id="profile_open", style="primary"),
+                ),
             ),
         )
 
-    router.command("profile", profile, summary="edit your role, strengths, needs, interests, timezone, check-in cadence")
+    router.command(
+        "profile",
+        profile,
+        summary="edit your role, strengths, needs, interests, timezone, check-in cadence",
+    )
     router.command("profile show", show, summary="see your profile")
     router.action("profile_save", save_profile_form)
     router.action("profile_open", open_profile)

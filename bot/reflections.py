@@ -52,7 +52,11 @@ def prompt_message(
             title=title,
             body=record.text,
             footer="Reply in this thread to share your thinking with the community.",
-            buttons=(Button(label="Reflect privately", action_id="reflect_private", value=str(record.id)),),
+            buttons=(
+                Button(
+                    label="Reflect privately", action_id="reflect_private", value=str(record.id)
+                ),
+            ),
         ),
         link=Link(kind="prompt", object_id=record.id),
         conversation=conversation,
@@ -70,7 +74,10 @@ def create_prompt(
 ) -> ReflectionPrompt:
     if topic:
         record = ReflectionPrompt(
-            community_id=community.id, prompt_key="topic", text=prompts.topic_text(topic), posted_at=now
+            community_id=community.id,
+            prompt_key="topic",
+            text=prompts.topic_text(topic),
+            posted_at=now,
         )
     else:
         assert community.id is not None
@@ -90,7 +97,9 @@ def create_prompt(
 def _profile_for_model(session: Session, member: Member) -> dict[str, str]:
     """What the model may see: role, SNIC and goal — never a name or an id."""
     goal = session.exec(
-        select(Goal).where(Goal.member_id == member.id, Goal.status == "active").order_by(Goal.number.desc())  # type: ignore[attr-defined]
+        select(Goal)
+        .where(Goal.member_id == member.id, Goal.status == "active")
+        .order_by(Goal.number.desc())  # type: ignore[attr-defined]
     ).first()
     return {
         "role": (member.role or "educator").replace("_", " "),
@@ -112,7 +121,9 @@ def register(router: Router) -> None:
     async def prompt_now(ctx: Context, args: str) -> None:
         community = ctx.community
         if community is None:
-            raise UsageError("Run `prompt` in a community channel (a coach sets one up with `setup`).")
+            raise UsageError(
+                "Run `prompt` in a community channel (a coach sets one up with `setup`)."
+            )
         element = ctx.prompts.element_for(args) if args else None
         topic = args[:200] if args and element is None else None
         record = create_prompt(
@@ -149,24 +160,32 @@ def register(router: Router) -> None:
                 member_id=ctx.member.id,
                 prompt_id=prompt.id,
                 community_id=prompt.community_id,
-                text=text[:MAX_REFLECTION * 4],
+                text=text[: MAX_REFLECTION * 4],
                 is_private=False,
                 created_at=ctx.now,
             )
         )
         assert ctx.member.id is not None
-        add_membership(ctx.session, community_id=prompt.community_id, member_id=ctx.member.id, now=ctx.now)
+        add_membership(
+            ctx.session, community_id=prompt.community_id, member_id=ctx.member.id, now=ctx.now
+        )
 
     @router.action("reflect_private")
     async def reflect_private(ctx: Context) -> None:
         event = ctx.event
         assert isinstance(event, ActionEvent)
-        prompt = ctx.session.get(ReflectionPrompt, int(event.value)) if event.value.isdigit() else None
+        prompt = (
+            ctx.session.get(ReflectionPrompt, int(event.value)) if event.value.isdigit() else None
+        )
         if prompt is None:
             raise UsageError("That prompt is no longer available.")
-        template = next((p for p in ctx.prompts.reflection_prompts if p.id == prompt.prompt_key), None)
+        template = next(
+            (p for p in ctx.prompts.reflection_prompts if p.id == prompt.prompt_key), None
+        )
         wording = template.for_role(ctx.member.role) if template else prompt.text
-        wording = await ctx.llm.personalise_prompt(wording, profile=_profile_for_model(ctx.session, ctx.member))
+        wording = await ctx.llm.personalise_prompt(
+            wording, profile=_profile_for_model(ctx.session, ctx.member)
+        )
         ctx.set_flow("reflection", "text", {"prompt": prompt.id})
         ctx.dm(f"{wording}\nReply here; only you will see it. (`cancel` to stop)")
         if not ctx.conversation.is_dm:
@@ -191,4 +210,6 @@ def register(router: Router) -> None:
             )
         )
         ctx.clear_flow()
-        ctx.reply("Saved your reflection. It's private to you; `export` shows everything you've written.")
+        ctx.reply(
+            "Saved your reflection. It's private to you; `export` shows everything you've written."
+        )

@@ -50,7 +50,9 @@ def run_schedule(
     if on_break(session, community, today):
         return f"{community.name}: on a break, nothing sent"
     if schedule.kind == "prompt":
-        queued = queue_prompt(session, prompts, community, now=now, key=f"prompt:{community.id}:{today}")
+        queued = queue_prompt(
+            session, prompts, community, now=now, key=f"prompt:{community.id}:{today}"
+        )
         return f"{community.name}: prompt {'queued' if queued else 'already queued'}"
     if schedule.kind == "digest":
         week = current_week(community, now)
@@ -61,7 +63,9 @@ def run_schedule(
             session, workspace_id=community.workspace_id, user_id=user_id, name="", now=now
         )
         add_membership(session, community_id=community.id or 0, member_id=member.id or 0, now=now)
-    result = queue_checkins(session, community, now=now, default_tz=default_tz, respect_quiet_days=True)
+    result = queue_checkins(
+        session, community, now=now, default_tz=default_tz, respect_quiet_days=True
+    )
     return f"{community.name}: {result.queued} check-ins queued, {result.paused} paused"
 
 

@@ -6,6 +6,7 @@ Exit codes: 0 ok, 2 usage or configuration error (one clear line on stderr).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -46,9 +47,22 @@ def settings_or_exit() -> Settings:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
-    socket_mode: Annotated[bool, typer.Option("--socket-mode", help="Use Slack Socket Mode (needs SLACK_APP_TOKEN).")] = False,
-    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Run no timed jobs (still deliver what commands enqueue).")] = False,
-    allow_anonymous_teams: Annotated[bool, typer.Option("--allow-anonymous-teams", help="Accept unauthenticated Bot Framework requests off loopback.")] = False,
+    socket_mode: Annotated[
+        bool, typer.Option("--socket-mode", help="Use Slack Socket Mode (needs SLACK_APP_TOKEN).")
+    ] = False,
+    no_scheduler: Annotated[
+        bool,
+        typer.Option(
+            "--no-scheduler", help="Run no timed jobs (still deliver what commands enqueue)."
+        ),
+    ] = False,
+    allow_anonymous_teams: Annotated[
+        bool,
+        typer.Option(
+            "--allow-anonymous-teams",
+            help="Accept unauthenticated Bot Framework requests off loopback.",
+        ),
+    ] = False,
 ) -> None:
     """Run the web endpoints, the timed scheduler and the outbox sender."""
     from aiohttp import web
@@ -66,7 +80,9 @@ def serve(
     platforms = configured_platforms(settings)
     log.info("platforms configured: %s", ", ".join(platforms) if platforms else "none")
     if not platforms:
-        log.info("no platform configured: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN (see README)")
+        log.info(
+            "no platform configured: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN (see README)"
+        )
     application = make_web_app(runtime, scheduler=not no_scheduler)
     if socket_mode:
         from adapters.slack.setup import attach_socket_mode
@@ -96,10 +112,8 @@ def worker() -> None:
             await stop_workers(runtime)
 
     typer.echo("PLN Bot worker running (scheduler and outbox sender). Ctrl-C stops it.")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
 
 
 @db_app.command("upgrade")
@@ -121,7 +135,9 @@ def db_upgrade() -> None:
 def digest(
     community: Annotated[str, typer.Argument(help="Community name, channel id or number.")],
     post: Annotated[bool, typer.Option("--post", help="Post it to the community channel.")] = False,
-    week: Annotated[str | None, typer.Option(help="ISO week, YYYY-Www (default: this week).")] = None,
+    week: Annotated[
+        str | None, typer.Option(help="ISO week, YYYY-Www (default: this week).")
+    ] = None,
 ) -> None:
     """Print (or post) a community's digest for a week."""
     import sqlalchemy as sa
@@ -148,7 +164,9 @@ def digest(
             clauses.append(Community.id == int(community))
         found = session.exec(select(Community).where(sa.or_(*clauses))).all()
         if len(found) != 1:
-            fail(f"community {community!r}: {'not found' if not found else 'ambiguous, use its number'}")
+            fail(
+                f"community {community!r}: {'not found' if not found else 'ambiguous, use its number'}"
+            )
         target = found[0]
         chosen = week or current_week(target, runtime.clock.now())
         ranked = rank_artifacts(session, target, chosen)
@@ -165,8 +183,12 @@ def digest(
 
 @app.command("slack-manifest")
 def slack_manifest(
-    url: Annotated[str, typer.Option(help="Public base URL of `plnbot serve`.")] = "https://bot.example.org",
-    socket_mode: Annotated[bool, typer.Option("--socket-mode", help="Manifest for Socket Mode.")] = False,
+    url: Annotated[
+        str, typer.Option(help="Public base URL of `plnbot serve`.")
+    ] = "https://bot.example.org",
+    socket_mode: Annotated[
+        bool, typer.Option("--socket-mode", help="Manifest for Socket Mode.")
+    ] = False,
 ) -> None:
     """Print the Slack app manifest (JSON) to paste when creating the app."""
     from adapters.slack.manifest import build_manifest

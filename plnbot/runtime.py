@@ -74,7 +74,9 @@ class Runtime:
         )
 
 
-def build_runtime(settings: Settings, *, clock: Clock | None = None, upgrade_sqlite: bool = True) -> Runtime:
+def build_runtime(
+    settings: Settings, *, clock: Clock | None = None, upgrade_sqlite: bool = True
+) -> Runtime:
     db = open_database(settings, upgrade_sqlite=upgrade_sqlite)
     clock = clock or SystemClock()
     bot = Bot(db=db, settings=settings, clock=clock)
@@ -127,7 +129,9 @@ def make_web_app(runtime: Runtime, *, scheduler: bool = True) -> web.Application
 def start_workers(runtime: Runtime, *, scheduler: bool = True) -> None:
     """The outbox sender always runs (commands enqueue); timed jobs only when asked."""
     runtime.background.append(
-        asyncio.get_running_loop().create_task(runtime.sender.run_forever(runtime.bot.outbox_wakeup))
+        asyncio.get_running_loop().create_task(
+            runtime.sender.run_forever(runtime.bot.outbox_wakeup)
+        )
     )
     if scheduler:
         runner = ScheduleRunner(

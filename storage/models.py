@@ -296,4 +296,6 @@ class KeyValue(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(sa_type=sa.Text)
+
+
 import storage.slack_tables  # noqa: E402, F401  (Slack OAuth tables live in our schema too)

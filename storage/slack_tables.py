@@ -40,7 +40,14 @@ slack_installations = sa.Table(
     sa.Column("is_enterprise_install", sa.Boolean, nullable=False, default=False),
     sa.Column("token_type", sa.String(32)),
     sa.Column("installed_at", sa.DateTime, nullable=False, server_default=sa.func.now()),
-    sa.Index("slack_installations_idx", "client_id", "enterprise_id", "team_id", "user_id", "installed_at"),
+    sa.Index(
+        "slack_installations_idx",
+        "client_id",
+        "enterprise_id",
+        "team_id",
+        "user_id",
+        "installed_at",
+    ),
 )
 
 slack_bots = sa.Table(

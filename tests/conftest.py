@@ -107,8 +107,14 @@ def bot(db: Database, settings: Settings, clock: FrozenClock) -> Bot:
 
 
 @pytest.fixture
-def story(bot: Bot, platform: RecordingPlatform, clock: FrozenClock, db: Database, settings: Settings) -> Story:
+def story(
+    bot: Bot, platform: RecordingPlatform, clock: FrozenClock, db: Database, settings: Settings
+) -> Story:
     sender = OutboxSender(
-        db=db, platforms={platform.name: platform}, prompts=bot.prompts, clock=clock, default_tz=settings.timezone
+        db=db,
+        platforms={platform.name: platform},
+        prompts=bot.prompts,
+        clock=clock,
+        default_tz=settings.timezone,
     )
     return Story(bot=bot, platform=platform, clock=clock, sender=sender)

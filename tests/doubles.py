@@ -50,11 +50,18 @@ class RecordingPlatform:
 
     async def open_dm(self, user: UserRef) -> ConversationRef:
         return ConversationRef(
-            platform=user.platform, workspace_id=user.workspace_id, channel_id=f"D-{user.user_id}", is_dm=True
+            platform=user.platform,
+            workspace_id=user.workspace_id,
+            channel_id=f"D-{user.user_id}",
+            is_dm=True,
         )
 
     async def user_info(self, user: UserRef) -> UserInfo:
-        return UserInfo(name=user.name, timezone=self.timezones.get(user.user_id), is_admin=user.user_id in self.admins)
+        return UserInfo(
+            name=user.name,
+            timezone=self.timezones.get(user.user_id),
+            is_admin=user.user_id in self.admins,
+        )
 
     async def channel_members(self, conversation: ConversationRef) -> list[str]:
         return list(self.members.get(conversation.channel_id, []))

@@ -41,15 +41,21 @@ async def oauth_app(db: Database) -> AsyncIterator[tuple[str, FakeSlackAPI, aioh
     runtime.db.dispose()
 
 
-async def test_install_then_commands_use_the_workspace_token_then_uninstall(oauth_app, db: Database) -> None:
+async def test_install_then_commands_use_the_workspace_token_then_uninstall(
+    oauth_app, db: Database
+) -> None:
     url, fake, http = oauth_app
     async with http.get(f"{url}/slack/install", allow_redirects=False) as response:
         assert response.status in (200, 302)
         page = await response.text()
         location = response.headers.get("Location", "")
-        cookie = response.headers["Set-Cookie"].split(";", 1)[0]  # Secure cookie: send it by hand over http
+        cookie = response.headers["Set-Cookie"].split(";", 1)[
+            0
+        ]  # Secure cookie: send it by hand over http
     state = re.search(r"state=([\w-]+)", location or page).group(1)  # type: ignore[union-attr]
-    async with http.get(f"{url}/slack/oauth_redirect?code=install-code&state={state}", headers={"Cookie": cookie}) as response:
+    async with http.get(
+        f"{url}/slack/oauth_redirect?code=install-code&state={state}", headers={"Cookie": cookie}
+    ) as response:
         assert response.status == 200, await response.text()
     assert fake.calls_to("oauth.v2.access")
     with db.engine.connect() as conn:
@@ -60,13 +66,25 @@ async def test_install_then_commands_use_the_workspace_token_then_uninstall(oaut
         workspace = session.exec(sa.select(Workspace)).scalars().one()
     assert workspace.installed_by == installs[0]["user_id"]  # the installer is a coach
 
-    body = slash_command_body("help", response_url=fake.response_url("help"), trigger_id="t-oauth-1")
-    async with http.post(f"{url}/slack/events", data=body.encode(), headers={"Content-Type": "application/x-www-form-urlencoded", **sign(body, SECRET)}) as response:
+    body = slash_command_body(
+        "help", response_url=fake.response_url("help"), trigger_id="t-oauth-1"
+    )
+    async with http.post(
+        f"{url}/slack/events",
+        data=body.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", **sign(body, SECRET)},
+    ) as response:
         assert response.status == 200
     await fake.wait_for_response()
 
-    uninstalled = event_body({"type": "app_uninstalled", "event_ts": "1700000900.000100"}, event_id="EvUninstall")
-    async with http.post(f"{url}/slack/events", data=uninstalled.encode(), headers={"Content-Type": "application/json", **sign(uninstalled, SECRET)}) as response:
+    uninstalled = event_body(
+        {"type": "app_uninstalled", "event_ts": "1700000900.000100"}, event_id="EvUninstall"
+    )
+    async with http.post(
+        f"{url}/slack/events",
+        data=uninstalled.encode(),
+        headers={"Content-Type": "application/json", **sign(uninstalled, SECRET)},
+    ) as response:
         assert response.status == 200
     import asyncio
 

@@ -21,7 +21,9 @@ async def test_coach_sets_up_teachers_share_peers_endorse_digest_ranks(story: St
     sent = await story.command("U_COACH", "setup Math PLN")
     assert any("now the PLN community “Math PLN”" in s.text for s in sent)
 
-    ana = await share(story, "U_ANA", "https://example.org/exit-tickets", "Exit tickets that worked")
+    ana = await share(
+        story, "U_ANA", "https://example.org/exit-tickets", "Exit tickets that worked"
+    )
     story.clock.advance(timedelta(minutes=5))
     ben = await share(story, "U_BEN", "https://example.org/gallery-walk", "Gallery walk protocol")
     story.clock.advance(timedelta(minutes=5))
@@ -31,7 +33,13 @@ async def test_coach_sets_up_teachers_share_peers_endorse_digest_ranks(story: St
     own = await story.press("U_ANA", "endorse", ana)
     assert "your own share" in own[0].text and own[0].ephemeral
     # Ana's share: two peers; Ben's: one; Cara's: two (newer than Ana's, so it wins the tie).
-    for user, artifact in [("U_BEN", ana), ("U_CARA", ana), ("U_ANA", ben), ("U_ANA", cara), ("U_BEN", cara)]:
+    for user, artifact in [
+        ("U_BEN", ana),
+        ("U_CARA", ana),
+        ("U_ANA", ben),
+        ("U_ANA", cara),
+        ("U_BEN", cara),
+    ]:
         sent = await story.press(user, "endorse", artifact)
         assert "You endorsed" in sent[0].text
         assert sent[0].ephemeral

@@ -49,7 +49,14 @@ _URL = re.compile(r"https?://[^\s<>|]+")
 class SlackBridge:
     """Holds the Bolt app and the platform; runs the core for each verified request."""
 
-    def __init__(self, *, bot: Bot, settings: Settings, platform: SlackPlatform, oauth: AsyncOAuthSettings | None = None):
+    def __init__(
+        self,
+        *,
+        bot: Bot,
+        settings: Settings,
+        platform: SlackPlatform,
+        oauth: AsyncOAuthSettings | None = None,
+    ):
         self.bot = bot
         self.settings = settings
         self.platform = platform
@@ -88,7 +95,10 @@ class SlackBridge:
             except Exception:
                 return event
         info = self._people[key]
-        return replace(event, user=replace(event.user, name=info.name or event.user.name, timezone=info.timezone))
+        return replace(
+            event,
+            user=replace(event.user, name=info.name or event.user.name, timezone=info.timezone),
+        )
 
     def _register(self) -> None:
         app = self.app
@@ -125,10 +135,14 @@ class SlackBridge:
             if event.get("tab") not in (None, "home"):
                 return
             team = body.get("team_id", "")
-            user = UserRef(platform=inbound.PLATFORM, workspace_id=team, user_id=event.get("user", ""))
+            user = UserRef(
+                platform=inbound.PLATFORM, workspace_id=team, user_id=event.get("user", "")
+            )
             try:
                 card = await asyncio.to_thread(self.bot.home, user)
-                await self.platform.publish_home(team, user.user_id, {"type": "home", "blocks": card_blocks(card)})
+                await self.platform.publish_home(
+                    team, user.user_id, {"type": "home", "blocks": card_blocks(card)}
+                )
             except Exception:
                 log.exception("publishing App Home failed")
 
@@ -152,7 +166,7 @@ class SlackBridge:
             log.error("Slack listener error: %s", error.__class__.__name__, exc_info=error)
 
     async def _open_share_modal(self, body: dict[str, Any]) -> None:
-        """"Share as evidence" on any message: a share form prefilled from the message."""
+        """ "Share as evidence" on any message: a share form prefilled from the message."""
         message = body.get("message") or {}
         text = inbound.plain_text(message.get("text", ""))
         files = message.get("files") or []
@@ -162,11 +176,21 @@ class SlackBridge:
         title = first_line or (files[0].get("title", "") if files else "")
         form = share_form()
         inputs = tuple(
-            type(field)(**{**field.__dict__, "initial": {"url": url, "title": title, "description": text}.get(field.id, "")})
+            type(field)(
+                **{
+                    **field.__dict__,
+                    "initial": {"url": url, "title": title, "description": text}.get(field.id, ""),
+                }
+            )
             for field in form.inputs
         )
         channel = (body.get("channel") or {}).get("id", "")
-        card = Card(title="Share as evidence", body=form.body, inputs=inputs, submit=Button(label="Share", action_id="share_submit", value=channel))
+        card = Card(
+            title="Share as evidence",
+            body=form.body,
+            inputs=inputs,
+            submit=Button(label="Share", action_id="share_submit", value=channel),
+        )
         view = modal_view(card, channel_id=channel, is_dm=channel.startswith("D"))
         team = (body.get("team") or {}).get("id", "")
         try:
@@ -188,4 +212,3 @@ def oauth_settings(settings: Settings, engine: Engine) -> AsyncOAuthSettings:
         install_path="/slack/install",
         redirect_uri_path="/slack/oauth_redirect",
     )
-

@@ -40,7 +40,14 @@ def _team(body: dict[str, Any]) -> str:
     return str(team or "")
 
 
-def _conversation(team: str, channel: str, *, thread: str | None = None, name: str = "", raw: dict[str, Any] | None = None) -> ConversationRef:
+def _conversation(
+    team: str,
+    channel: str,
+    *,
+    thread: str | None = None,
+    name: str = "",
+    raw: dict[str, Any] | None = None,
+) -> ConversationRef:
     return ConversationRef(
         platform=PLATFORM,
         workspace_id=team,
@@ -55,11 +62,18 @@ def _conversation(team: str, channel: str, *, thread: str | None = None, name: s
 def command_event(body: dict[str, Any]) -> CommandEvent:
     team = _team(body)
     return CommandEvent(
-        user=UserRef(platform=PLATFORM, workspace_id=team, user_id=body["user_id"], name=body.get("user_name", "")),
+        user=UserRef(
+            platform=PLATFORM,
+            workspace_id=team,
+            user_id=body["user_id"],
+            name=body.get("user_name", ""),
+        ),
         conversation=_conversation(
             team,
             body["channel_id"],
-            name=body.get("channel_name", "") if body.get("channel_name") != "directmessage" else "",
+            name=body.get("channel_name", "")
+            if body.get("channel_name") != "directmessage"
+            else "",
             raw={"response_url": body.get("response_url"), "trigger_id": body.get("trigger_id")},
         ),
         text=plain_text(body.get("text", "")),
@@ -126,8 +140,12 @@ def action_event(body: dict[str, Any]) -> ActionEvent | None:
     action = actions[0]
     team = _team(body)
     user = body.get("user") or {}
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
-    message_ts = (body.get("message") or {}).get("ts") or (body.get("container") or {}).get("message_ts")
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+        "channel_id", ""
+    )
+    message_ts = (body.get("message") or {}).get("ts") or (body.get("container") or {}).get(
+        "message_ts"
+    )
     thread = (body.get("message") or {}).get("thread_ts")
     conversation = _conversation(
         team,
@@ -135,11 +153,18 @@ def action_event(body: dict[str, Any]) -> ActionEvent | None:
         raw={"response_url": body.get("response_url"), "trigger_id": body.get("trigger_id")},
     )
     return ActionEvent(
-        user=UserRef(platform=PLATFORM, workspace_id=team, user_id=user.get("id", ""), name=user.get("name", "")),
+        user=UserRef(
+            platform=PLATFORM,
+            workspace_id=team,
+            user_id=user.get("id", ""),
+            name=user.get("name", ""),
+        ),
         conversation=conversation,
         action_id=str(action.get("action_id", "")).split("#", 1)[0],
         value=str(action.get("value") or (action.get("selected_option") or {}).get("value") or ""),
-        message=MessageRef(conversation=conversation, message_id=message_ts) if message_ts else None,
+        message=MessageRef(conversation=conversation, message_id=message_ts)
+        if message_ts
+        else None,
         dedupe_key=f"act:{message_ts or ''}:{action.get('action_ts', '')}:{action.get('action_id', '')}",
         raw={**body, "_thread": thread},
     )
@@ -158,7 +183,12 @@ def view_event(body: dict[str, Any]) -> ActionEvent:
     user = body.get("user") or {}
     channel = str(meta.get("channel") or "")
     return ActionEvent(
-        user=UserRef(platform=PLATFORM, workspace_id=team, user_id=user.get("id", ""), name=user.get("name", "")),
+        user=UserRef(
+            platform=PLATFORM,
+            workspace_id=team,
+            user_id=user.get("id", ""),
+            name=user.get("name", ""),
+        ),
         conversation=_conversation(team, channel),
         action_id=str(view.get("callback_id", "")),
         value=str(meta.get("value") or ""),

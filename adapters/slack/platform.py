@@ -57,7 +57,9 @@ class SlackPlatform:
 
     name = PLATFORM
 
-    def __init__(self, *, base_url: str, token: str | None = None, find_token: TokenLookup | None = None):
+    def __init__(
+        self, *, base_url: str, token: str | None = None, find_token: TokenLookup | None = None
+    ):
         self.base_url = base_url
         self._token = token
         self._find_token = find_token
@@ -86,7 +88,9 @@ class SlackPlatform:
             return await getattr(client, method.replace(".", "_"))(**kwargs)
         except SlackApiError as exc:
             error = str(exc.response.get("error", "unknown_error"))
-            retry_after = exc.response.headers.get("Retry-After") if exc.response.status_code == 429 else None
+            retry_after = (
+                exc.response.headers.get("Retry-After") if exc.response.status_code == 429 else None
+            )
             raise DeliveryError(
                 f"Slack {method}: {error}",
                 retry_after=float(retry_after) if retry_after else None,
@@ -129,12 +133,22 @@ class SlackPlatform:
             return MessageRef(conversation=conversation, message_id="")
         if message.visibility is Visibility.EPHEMERAL and not conversation.is_dm:
             assert message.to is not None
-            result = await self._call(team, "chat.postEphemeral", channel=conversation.channel_id, user=message.to.user_id, **payload)
-            return MessageRef(conversation=conversation, message_id=str(result.get("message_ts", "")))
+            result = await self._call(
+                team,
+                "chat.postEphemeral",
+                channel=conversation.channel_id,
+                user=message.to.user_id,
+                **payload,
+            )
+            return MessageRef(
+                conversation=conversation, message_id=str(result.get("message_ts", ""))
+            )
         thread = message.thread_id
         if thread:
             payload["thread_ts"] = thread
-        result = await self._call(team, "chat.postMessage", channel=conversation.channel_id, **payload)
+        result = await self._call(
+            team, "chat.postMessage", channel=conversation.channel_id, **payload
+        )
         channel = str(result.get("channel") or conversation.channel_id)
         posted = ConversationRef(
             platform=PLATFORM, workspace_id=team, channel_id=channel, is_dm=conversation.is_dm
@@ -147,11 +161,19 @@ class SlackPlatform:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         async with self._http.post(url, json=body) as response:
             if response.status >= 400:
-                raise DeliveryError(f"response_url answered {response.status}", permanent=response.status < 500)
+                raise DeliveryError(
+                    f"response_url answered {response.status}", permanent=response.status < 500
+                )
 
     async def update(self, ref: MessageRef, message: Message) -> None:
         payload = message_payload(message)
-        await self._call(ref.conversation.workspace_id, "chat.update", channel=ref.conversation.channel_id, ts=ref.message_id, **payload)
+        await self._call(
+            ref.conversation.workspace_id,
+            "chat.update",
+            channel=ref.conversation.channel_id,
+            ts=ref.message_id,
+            **payload,
+        )
 
     async def open_dm(self, user: UserRef) -> ConversationRef:
         key = (user.workspace_id, user.user_id)
@@ -160,7 +182,9 @@ class SlackPlatform:
             result = await self._call(user.workspace_id, "conversations.open", users=user.user_id)
             channel = str(result["channel"]["id"])
             self._dms[key] = channel
-        return ConversationRef(platform=PLATFORM, workspace_id=user.workspace_id, channel_id=channel, is_dm=True)
+        return ConversationRef(
+            platform=PLATFORM, workspace_id=user.workspace_id, channel_id=channel, is_dm=True
+        )
 
     async def user_info(self, user: UserRef) -> UserInfo:
         result = await self._call(user.workspace_id, "users.info", user=user.user_id)
@@ -169,7 +193,9 @@ class SlackPlatform:
         return UserInfo(
             name=profile.get("display_name") or data.get("real_name") or data.get("name", ""),
             timezone=data.get("tz"),
-            is_admin=bool(data.get("is_admin") or data.get("is_owner") or data.get("is_primary_owner")),
+            is_admin=bool(
+                data.get("is_admin") or data.get("is_owner") or data.get("is_primary_owner")
+            ),
         )
 
     async def channel_members(self, conversation: ConversationRef) -> list[str]:
@@ -179,9 +205,13 @@ class SlackPlatform:
         bot_user = await self._bot_user(conversation.workspace_id)
         while True:
             try:
-                page = await client.conversations_members(channel=conversation.channel_id, limit=200, cursor=cursor)
+                page = await client.conversations_members(
+                    channel=conversation.channel_id, limit=200, cursor=cursor
+                )
             except SlackApiError as exc:
-                raise DeliveryError(f"Slack conversations.members: {exc.response.get('error')}") from exc
+                raise DeliveryError(
+                    f"Slack conversations.members: {exc.response.get('error')}"
+                ) from exc
             members += [m for m in page.get("members", []) if m != bot_user]
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:

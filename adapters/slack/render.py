@@ -81,8 +81,9 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
     if card.footer:
         blocks.append({"type": "context", "elements": [mrkdwn(clip(card.footer, MAX_FIELD))]})
     if len(blocks) > MAX_BLOCKS:
-        blocks = blocks[: MAX_BLOCKS - 1] + [
-            {"type": "context", "elements": [mrkdwn("…more than fits here; see `me` or `help`.")]}
+        blocks = [
+            *blocks[: MAX_BLOCKS - 1],
+            {"type": "context", "elements": [mrkdwn("…more than fits here; see `me` or `help`.")]},
         ]
     return blocks
 
@@ -97,9 +98,7 @@ def message_payload(message: Message) -> dict[str, Any]:
 def _input_block(field: Input) -> dict[str, Any]:
     element: dict[str, Any]
     if field.kind == "select":
-        options = [
-            {"text": plain(o.label, 75), "value": o.value} for o in field.options
-        ]
+        options = [{"text": plain(o.label, 75), "value": o.value} for o in field.options]
         element = {"type": "static_select", "action_id": field.id, "options": options}
         initial = next((o for o in options if o["value"] == field.initial), None)
         if initial is not None:

@@ -69,7 +69,9 @@ def attach_slack(runtime: Runtime) -> SlackBridge:
         flow = bridge.app.oauth_flow
         if flow is None:
             raise web.HTTPNotFound(text="Slack OAuth is not configured (set SLACK_CLIENT_ID).")
-        return await to_aiohttp_response(await flow.handle_installation(await to_bolt_request(request)))
+        return await to_aiohttp_response(
+            await flow.handle_installation(await to_bolt_request(request))
+        )
 
     async def oauth_redirect(request: web.Request) -> web.Response:
         flow = bridge.app.oauth_flow

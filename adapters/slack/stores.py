@@ -21,7 +21,12 @@ class InstallationStore(AsyncInstallationStore):
     """Installations in our database; `on_change(team_id, installer)` keeps our workspace row
     (the installer is a coach) and the platform's token cache in step."""
 
-    def __init__(self, client_id: str, engine: Engine, on_change: Callable[[str, str | None], None] | None = None):
+    def __init__(
+        self,
+        client_id: str,
+        engine: Engine,
+        on_change: Callable[[str, str | None], None] | None = None,
+    ):
         self._store = SQLAlchemyInstallationStore(client_id=client_id, engine=engine)
         self._on_change = on_change or (lambda team, user: None)
 
@@ -36,9 +41,18 @@ class InstallationStore(AsyncInstallationStore):
     async def async_save_bot(self, bot: Bot) -> None:
         await asyncio.to_thread(self._store.save_bot, bot)
 
-    async def async_find_bot(self, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None = False) -> Bot | None:
+    async def async_find_bot(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        is_enterprise_install: bool | None = False,
+    ) -> Bot | None:
         return await asyncio.to_thread(
-            self._store.find_bot, enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install
+            self._store.find_bot,
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            is_enterprise_install=is_enterprise_install,
         )
 
     async def async_find_installation(
@@ -58,11 +72,20 @@ class InstallationStore(AsyncInstallationStore):
         )
 
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
-        await asyncio.to_thread(self._store.delete_bot, enterprise_id=enterprise_id, team_id=team_id)
+        await asyncio.to_thread(
+            self._store.delete_bot, enterprise_id=enterprise_id, team_id=team_id
+        )
         self._on_change(team_id or "", None)
 
-    async def async_delete_installation(self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None) -> None:
-        await asyncio.to_thread(self._store.delete_installation, enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
+    async def async_delete_installation(
+        self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
+    ) -> None:
+        await asyncio.to_thread(
+            self._store.delete_installation,
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            user_id=user_id,
+        )
         self._on_change(team_id or "", None)
 
     async def bot_token(self, team_id: str) -> str | None:
@@ -72,7 +95,9 @@ class InstallationStore(AsyncInstallationStore):
 
 class StateStore(AsyncOAuthStateStore):
     def __init__(self, engine: Engine):
-        self._store = SQLAlchemyOAuthStateStore(expiration_seconds=STATE_EXPIRY_SECONDS, engine=engine)
+        self._store = SQLAlchemyOAuthStateStore(
+            expiration_seconds=STATE_EXPIRY_SECONDS, engine=engine
+        )
 
     @property
     def logger(self) -> Any:
