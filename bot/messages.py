@@ -21,6 +21,7 @@ class Button:
     action_id: str
     value: str = ""
     style: str | None = None  # "primary" | "danger"
+    url: str | None = None  # a link button (opens a page) instead of an action
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -86,7 +86,22 @@ def build_runtime(
         from adapters.slack.setup import attach_slack
 
         attach_slack(runtime)
+    attach_optional(runtime, "adapters.teams.setup", "attach_teams")
+    attach_optional(runtime, "adapters.web.setup", "attach_web")
     return runtime
+
+
+def attach_optional(runtime: Runtime, module: str, function: str) -> None:
+    """Adapters that decide for themselves whether they are configured."""
+    import importlib
+
+    try:
+        attach = getattr(importlib.import_module(module), function)
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            return  # that adapter is not part of this build
+        raise
+    attach(runtime)
 
 
 def configured_platforms(settings: Settings) -> list[str]:
