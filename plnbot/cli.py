@@ -73,7 +73,7 @@ def serve(
     if socket_mode and not settings.slack_app_token:
         fail("SLACK_APP_TOKEN: --socket-mode needs an app-level token (xapp-…)")
     try:
-        runtime = build_runtime(settings)
+        runtime = build_runtime(settings, host=host, allow_anonymous_teams=allow_anonymous_teams)
     except ConfigError as exc:
         fail(str(exc))
     log = logging.getLogger("plnbot")

@@ -62,6 +62,9 @@ class Runtime:
     web_handlers: list[Any] = field(default_factory=list)
     background: list[asyncio.Task[None]] = field(default_factory=list)
     scheduler: ScheduleRunner | None = None
+    host: str = "127.0.0.1"  # where `plnbot serve` listens (Teams refuses anonymity off loopback)
+    allow_anonymous_teams: bool = False
+    playground: bool | None = None  # None: on when no platform is configured
 
     @property
     def sender(self) -> OutboxSender:
@@ -75,12 +78,26 @@ class Runtime:
 
 
 def build_runtime(
-    settings: Settings, *, clock: Clock | None = None, upgrade_sqlite: bool = True
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    upgrade_sqlite: bool = True,
+    host: str = "127.0.0.1",
+    allow_anonymous_teams: bool = False,
+    playground: bool | None = None,
 ) -> Runtime:
     db = open_database(settings, upgrade_sqlite=upgrade_sqlite)
     clock = clock or SystemClock()
     bot = Bot(db=db, settings=settings, clock=clock)
-    runtime = Runtime(settings=settings, db=db, bot=bot, clock=clock)
+    runtime = Runtime(
+        settings=settings,
+        db=db,
+        bot=bot,
+        clock=clock,
+        host=host,
+        allow_anonymous_teams=allow_anonymous_teams,
+        playground=playground,
+    )
     secret_key(db, settings)
     if settings.slack_enabled or settings.slack_bot_token:
         from adapters.slack.setup import attach_slack
