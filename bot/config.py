@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     llm: str = Field("on", alias="PLNBOT_LLM")
 
     timezone: str = Field("UTC", alias="PLNBOT_TIMEZONE")
+    nudge_hours: float = Field(24.0, alias="PLNBOT_NUDGE_HOURS", gt=0)
+    holidays: str | None = Field(None, alias="PLNBOT_HOLIDAYS")
+    slack_rate: float = Field(20.0, alias="PLNBOT_SLACK_RATE", gt=0)
     coaches: str = Field("", alias="PLNBOT_COACHES")
     log_level: str = Field("INFO", alias="PLNBOT_LOG_LEVEL")
     secret_key: str | None = Field(None, alias="PLNBOT_SECRET_KEY")

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from bot.checkins import open_checkin, question_card
 from bot.digests import rank_artifacts, render_digest
 from bot.events import ConversationRef, UserRef
-from bot.messages import Link, Message, Visibility
+from bot.messages import Card, Link, Message, Visibility
 from bot.prompts import PromptLibrary
 from bot.reflections import create_prompt, prompt_message
 from storage.models import (
@@ -128,6 +128,29 @@ def render_row(
         )
         return Delivery(
             message=Message(text=text, card=card, visibility=Visibility.DM, to=to), to=to
+        )
+    if row.kind == "nudge":
+        checkin = session.get(CheckIn, row.object_id) if row.object_id else None
+        member = session.get(Member, checkin.member_id) if checkin else None
+        if checkin is None or member is None or checkin.status != "open":
+            return None  # answered in the meantime: no reminder needed
+        goal = session.get(Goal, checkin.goal_id) if checkin.goal_id else None
+        text = prompts.checkin_text("nudge", goal=goal.text if goal else "your practice")
+        _, card = question_card(prompts, checkin, goal)
+        to = UserRef(
+            platform=workspace.platform,
+            workspace_id=workspace.external_id,
+            user_id=member.user_id,
+            name=member.display_name,
+        )
+        return Delivery(
+            message=Message(
+                text=text,
+                card=Card(title=card.title, body=text, buttons=card.buttons),
+                visibility=Visibility.DM,
+                to=to,
+            ),
+            to=to,
         )
     channel = ConversationRef(
         platform=workspace.platform,

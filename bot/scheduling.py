@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.delivery import on_break, queue_checkins, queue_prompt
 from bot.digests import current_week, schedule_digest
 from bot.events import ConversationRef
+from bot.planning import PlanOptions, plan
 from bot.port import Platform
 from bot.prompts import PromptLibrary
 from storage.db import Database
@@ -30,6 +31,7 @@ from storage.queries import add_membership, get_or_create_member
 log = logging.getLogger(__name__)
 
 RESYNC_SECONDS = 60
+PLAN_SECONDS = 60
 
 
 def run_schedule(
@@ -94,7 +96,27 @@ class ScheduleRunner:
     def start(self) -> None:
         self.rebuild()
         self.scheduler.add_job(self.rebuild, "interval", seconds=RESYNC_SECONDS, id="resync")
+        self.scheduler.add_job(
+            self.plan, "interval", seconds=PLAN_SECONDS, id="plan", next_run_time=self.clock.now()
+        )
         self.scheduler.start()
+
+    def plan(self) -> None:
+        """Members' check-ins at their local time, nudges, and missed prompts/digests."""
+        options = PlanOptions(
+            default_tz=self.settings.timezone,
+            nudge_after=timedelta(hours=self.settings.nudge_hours),
+            holiday_country=self.settings.holidays,
+        )
+        try:
+            with self.db.session() as session:
+                result = plan(session, self.prompts, self.clock.now(), options)
+        except Exception:
+            log.exception("planning pass failed; the next one retries")
+            return
+        if result.checkins or result.nudges or result.prompts or result.digests:
+            log.info("planned %s", result)
+            self.wakeup.set()
 
     def shutdown(self) -> None:
         if self.scheduler.running:
@@ -106,7 +128,7 @@ class ScheduleRunner:
             rows = session.exec(
                 select(Schedule, Community)
                 .join(Community, Community.id == Schedule.community_id)  # type: ignore[arg-type]
-                .where(Schedule.enabled)
+                .where(Schedule.enabled, Schedule.kind != "checkin")  # check-ins: see plan()
                 .order_by(Schedule.id)  # type: ignore[arg-type]
             ).all()
             signature = tuple((s.id or 0, s.kind, s.weekday, s.time, c.timezone) for s, c in rows)

@@ -348,7 +348,7 @@ async def test_member_joining_a_community_gets_a_welcome_dm(slack: SlackRig) -> 
     }
     await slack.event(joined, event_id="EvJoin")
     posts = await slack.fake.wait_for("chat.postMessage", count=2)
-    assert posts[1]["channel"].startswith("D") and "Welcome" in posts[1]["text"]
+    assert posts[1]["channel"] == "U_TEACHER2" and "Welcome" in posts[1]["text"]  # the app DM
 
 
 async def test_app_home_shows_goals(slack: SlackRig) -> None:
@@ -376,7 +376,7 @@ async def test_checkins_send_reaches_every_channel_member(slack: SlackRig) -> No
     await slack.command("checkins send", user_id="U_ADMIN", response_token="send")
     await slack.fake.wait_for("conversations.members")
     posts = await slack.fake.wait_for("chat.postMessage", count=4, timeout=5)
-    dms = [p for p in posts if p["channel"].startswith("D")]
+    dms = [p for p in posts if p["channel"].startswith("U")]  # posted to the members' app DMs
     assert len(dms) == 3  # three people, not the bot
     assert all(len([b for b in p["blocks"] if b["type"] == "actions"]) == 1 for p in dms)
 

@@ -24,6 +24,7 @@ from adapters.slack.render import message_payload, modal_view
 from bot.events import ConversationRef, MessageRef, UserRef
 from bot.messages import Message, Visibility
 from bot.port import DeliveryError, UserInfo
+from bot.ratelimit import KeyedLimiter
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +59,21 @@ class SlackPlatform:
     name = PLATFORM
 
     def __init__(
-        self, *, base_url: str, token: str | None = None, find_token: TokenLookup | None = None
+        self,
+        *,
+        base_url: str,
+        token: str | None = None,
+        find_token: TokenLookup | None = None,
+        rate: float = 20.0,
     ):
         self.base_url = base_url
+        # Slack allows about one message per second per channel (with short bursts) and a
+        # workspace-wide budget; pacing here keeps the outbox under both.
+        self._workspace_pace = KeyedLimiter(rate=rate, burst=max(1.0, rate))
+        self._channel_pace = KeyedLimiter(rate=1.0, burst=4.0)
         self._token = token
         self._find_token = find_token
         self._clients: dict[str, AsyncWebClient] = {}
-        self._dms: dict[tuple[str, str], str] = {}
         self._http: aiohttp.ClientSession | None = None
 
     async def client(self, team_id: str) -> AsyncWebClient:
@@ -82,7 +91,13 @@ class SlackPlatform:
     def forget_workspace(self, team_id: str) -> None:
         self._clients.pop(team_id, None)
 
+    async def _paced(self, team_id: str, channel: str) -> None:
+        await self._workspace_pace.acquire(team_id)
+        await self._channel_pace.acquire(f"{team_id}:{channel}")
+
     async def _call(self, team_id: str, method: str, **kwargs: Any) -> Any:
+        if method.startswith("chat."):
+            await self._paced(team_id, str(kwargs.get("channel", "")))
         client = await self.client(team_id)
         try:
             return await getattr(client, method.replace(".", "_"))(**kwargs)
@@ -176,14 +191,10 @@ class SlackPlatform:
         )
 
     async def open_dm(self, user: UserRef) -> ConversationRef:
-        key = (user.workspace_id, user.user_id)
-        channel = self._dms.get(key)
-        if channel is None:
-            result = await self._call(user.workspace_id, "conversations.open", users=user.user_id)
-            channel = str(result["channel"]["id"])
-            self._dms[key] = channel
+        # Posting to a user id delivers to the app's DM with them (no conversations.open,
+        # whose Tier 3 limit would throttle a fan-out to thousands of members).
         return ConversationRef(
-            platform=PLATFORM, workspace_id=user.workspace_id, channel_id=channel, is_dm=True
+            platform=PLATFORM, workspace_id=user.workspace_id, channel_id=user.user_id, is_dm=True
         )
 
     async def user_info(self, user: UserRef) -> UserInfo:

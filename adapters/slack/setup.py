@@ -30,6 +30,7 @@ def attach_slack(runtime: Runtime) -> SlackBridge:
         base_url=settings.slack_api_url,
         token=settings.slack_bot_token,
         find_token=store.bot_token if store is not None else None,  # type: ignore[attr-defined]
+        rate=settings.slack_rate,
     )
 
     def installation_changed(team_id: str, installer: str | None) -> None:
