@@ -18,6 +18,7 @@ from storage.models import Community, FlowState, Member, Workspace
 from storage.queries import save_flow
 
 if TYPE_CHECKING:
+    from bot.links import DashboardLinks
     from bot.llm import ModelClient
     from bot.prompts import PromptLibrary
 
@@ -43,6 +44,7 @@ class Context:
     outgoing: list[Message] = field(default_factory=list)
     wake_outbox: bool = False
     schedules_changed: bool = False
+    links: DashboardLinks | None = None  # signed dashboard links, when the web side is wired
     _user_info: UserInfo | None = None
 
     @property

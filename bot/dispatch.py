@@ -22,6 +22,7 @@ from bot import (
     goals,
     help,
     home,
+    portfolio,
     privacy,
     profiles,
     reflections,
@@ -39,6 +40,7 @@ from bot.events import (
     ReactionEvent,
     UserRef,
 )
+from bot.links import DashboardLinks
 from bot.llm import ModelClient
 from bot.messages import Card, Message, Visibility
 from bot.port import Platform
@@ -56,7 +58,7 @@ from storage.queries import (
 log = logging.getLogger(__name__)
 
 FEATURES = (help, profiles, goals, checkins, reflections, evidence, endorsements, digests)
-FEATURES_TAIL = (privacy, coaching, home)
+FEATURES_TAIL = (privacy, portfolio, coaching, home)
 
 SOMETHING_WENT_WRONG = (
     "Sorry, something went wrong on my side, and nothing was lost. Please try again in a minute."
@@ -90,6 +92,7 @@ class Bot:
         self.router = build_router()
         self.outbox_wakeup = asyncio.Event()
         self.on_schedules_changed: Callable[[], None] | None = None
+        self.links: DashboardLinks | None = None  # set by the web adapter when it is wired
 
     async def handle(self, event: Event, platform: Platform) -> list[MessageRef]:
         """Handle one event end to end; returns the refs of the messages it posted."""
@@ -144,6 +147,7 @@ class Bot:
                     workspace=workspace,
                     member=member,
                     community=community,
+                    links=self.links,
                 )
                 await self._dispatch(ctx)
                 signals = {"outbox"} if ctx.wake_outbox else set()

@@ -198,10 +198,13 @@ class OutboxSender:
         if row.attempts >= MAX_ATTEMPTS:
             row.status, row.error = "failed", reason
             return
-        delay = retry_after if retry_after is not None else min(300.0, 2.0**row.attempts)
+        if retry_after is not None:
+            delay = retry_after  # the platform said when
+        else:
+            delay = min(300.0, 2.0**row.attempts) * (1 + random.random() * 0.2)  # jittered
         row.status = "pending"
         row.error = reason
-        row.not_before = now + timedelta(seconds=delay * (1 + random.random() * 0.1))
+        row.not_before = now + timedelta(seconds=delay)
 
     async def run_forever(self, wakeup: asyncio.Event, *, interval: float = 2.0) -> None:
         """Deliver due rows whenever woken, and at least every `interval` seconds."""

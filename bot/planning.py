@@ -56,15 +56,10 @@ class PlanResult:
 
 
 def local_instant(day: date, at: str, zone: ZoneInfo) -> datetime:
-    """`at` (HH:MM) on `day` in `zone`, as an aware instant. A time that doesn't exist
-    (the spring-forward gap) moves forward by the gap, as clocks do."""
+    """`at` (HH:MM) on `day` in `zone`, as an aware instant. A time in the spring-forward gap
+    lands after it (02:30 becomes 03:30), and a repeated autumn time means its first pass."""
     hour, minute = (int(part) for part in at.split(":"))
-    naive = datetime.combine(day, time(hour, minute))
-    aware = naive.replace(tzinfo=zone)
-    roundtrip = aware.astimezone(ZoneInfo("UTC")).astimezone(zone)
-    if roundtrip.replace(tzinfo=None) != naive:  # in the gap: use the later offset
-        aware = naive.replace(tzinfo=zone, fold=1)
-    return aware
+    return datetime.combine(day, time(hour, minute), zone)
 
 
 @lru_cache(maxsize=32)
