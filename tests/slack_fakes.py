@@ -513,8 +513,15 @@ class FakeSlackAPI:
         team_name: str = "PLN Teachers",
         team_domain: str = "pln-teachers",
         channels: dict[str, dict[str, Any]] | None = None,
+        rate_limit: float | None = None,
+        port: int = 0,
     ) -> None:
         self.team_id = team_id
+        # Workspace-wide chat.postMessage budget (messages per second); over it: 429.
+        self.rate_limit = rate_limit
+        self.rate_limited = 0
+        self._recent_posts: list[float] = []
+        self._bind_port = port
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.app_id = app_id
@@ -554,11 +561,12 @@ class FakeSlackAPI:
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{token}", self._handle_response_url)
         app.router.add_route("*", "/upload/v1/{file_id}", self._handle_upload)
+        app.router.add_get("/_calls/{method}", self._handle_recorded)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", self._bind_port))
         self._port = sock.getsockname()[1]
         site = web.SockSite(self._runner, sock)
         await site.start()
@@ -718,6 +726,8 @@ class FakeSlackAPI:
         params["_token"] = token
 
         failure = self._take_failure(method)
+        if failure is None and method == "chat.postMessage" and self.rate_limit:
+            failure = self._over_rate_limit()
         if failure is not None:
             self.failed_calls.append((method, params))
             return self._failure_response(failure)
@@ -740,6 +750,24 @@ class FakeSlackAPI:
         except _SlackError as exc:
             body = {"ok": False, "error": exc.error, **exc.extra}
         return self._json(body, headers=headers)
+
+    async def _handle_recorded(self, request: web.Request) -> web.Response:
+        """For tests in other processes: the recorded calls to one method, and counters."""
+        calls = [
+            {k: v for k, v in params.items() if k in ("channel", "text", "ts", "user")}
+            for params in self.calls_to(request.match_info["method"])
+        ]
+        return web.json_response({"calls": calls, "rate_limited": self.rate_limited})
+
+    def _over_rate_limit(self) -> _Failure | None:
+        """A sliding one-second window, like Slack's per-workspace posting limit."""
+        now = time.monotonic()
+        self._recent_posts = [t for t in self._recent_posts if now - t < 1.0]
+        if len(self._recent_posts) >= (self.rate_limit or 0):
+            self.rate_limited += 1
+            return _Failure(status=429, retry_after=1, remaining=1, error=None)
+        self._recent_posts.append(now)
+        return None
 
     def _take_failure(self, method: str) -> _Failure | None:
         queue = self._failures.get(method)

@@ -69,7 +69,7 @@ class SlackPlatform:
         self.base_url = base_url
         # Slack allows about one message per second per channel (with short bursts) and a
         # workspace-wide budget; pacing here keeps the outbox under both.
-        self._workspace_pace = KeyedLimiter(rate=rate, burst=max(1.0, rate))
+        self._workspace_pace = KeyedLimiter(rate=rate, burst=1.0)
         self._channel_pace = KeyedLimiter(rate=1.0, burst=4.0)
         self._token = token
         self._find_token = find_token

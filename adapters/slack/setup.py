@@ -53,9 +53,12 @@ def attach_slack(runtime: Runtime) -> SlackBridge:
     )
     runtime.platforms[PLATFORM] = platform
 
-    verifier = SignatureVerifier(settings.slack_signing_secret or "")
+    secret = settings.slack_signing_secret
+    verifier = SignatureVerifier(secret) if secret else None
 
     async def events(request: web.Request) -> web.Response:
+        if verifier is None:  # token-only (worker) or Socket Mode: no way to verify requests
+            return web.json_response({"error": "SLACK_SIGNING_SECRET is not set"}, status=503)
         try:
             bolt_request = await to_bolt_request(request)
         except ValueError:  # includes JSON errors: a body Bolt cannot even parse
