@@ -13,6 +13,7 @@ from bot.bands import BANDS, band
 from bot.context import Context, UsageError
 from bot.delivery import queue_checkins
 from bot.digests import current_week, week_window
+from bot.links import community_dashboard_button
 from bot.messages import Card, Field
 from bot.profiles import WEEKDAYS
 from bot.router import Router
@@ -310,7 +311,14 @@ def register(router: Router) -> None:
             Field(label="Undelivered messages (4 weeks)", value=str(failed)),
         )
         text = f"Report for {community.name}\n" + "\n".join(f"{f.label}: {f.value}" for f in fields)
-        ctx.reply(text, Card(title=f"Report · {community.name}", fields=fields))
+        ctx.reply(
+            text,
+            Card(
+                title=f"Report · {community.name}",
+                fields=fields,
+                buttons=community_dashboard_button(ctx.links, community, ctx.member),
+            ),
+        )
 
     async def _target(ctx: Context, args: str) -> Member:
         match = MENTION.search(args)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -61,14 +62,25 @@ class DashboardLinks:
     """Makes and checks dashboard links; the composition root builds one per process."""
 
     def __init__(
-        self, *, key: str, base_url: str, clock: Clock, lifetime: timedelta = LINK_LIFETIME
+        self,
+        *,
+        key: str,
+        base_url: str | Callable[[], str],
+        clock: Clock,
+        lifetime: timedelta = LINK_LIFETIME,
     ) -> None:
         if not key:
             raise ValueError("a dashboard link key is needed")
         self._key = hashlib.sha256(f"plnbot-dashboard:{key}".encode()).digest()
-        self.base_url = base_url.rstrip("/")
+        self._base_url = base_url
         self.clock = clock
         self.lifetime = lifetime
+
+    @property
+    def base_url(self) -> str:
+        """Where `plnbot serve` is reached (PLNBOT_PUBLIC_URL, else the address it serves at)."""
+        base = self._base_url() if callable(self._base_url) else self._base_url
+        return base.rstrip("/")
 
     def _sign(self, fields: str, bound: str) -> str:
         digest = hmac.new(self._key, f"{fields}|{bound}".encode(), hashlib.sha256).digest()

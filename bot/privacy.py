@@ -12,6 +12,7 @@ from sqlmodel import Session, SQLModel, select
 from bot.context import Context, UsageError
 from bot.digests import rank_artifacts, render_digest
 from bot.goals import goal_line, member_goals
+from bot.links import member_dashboard_button
 from bot.messages import Attachment, Button, Card, Field, Message, Visibility
 from bot.prompts import PromptLibrary
 from bot.router import Router
@@ -186,6 +187,7 @@ def register(router: Router) -> None:
                     Field(label="Endorsements given", value=str(given)),
                 ),
                 footer=(paused + hint).strip(),
+                buttons=member_dashboard_button(ctx.links, member),
             ),
         )
 

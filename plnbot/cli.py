@@ -63,6 +63,14 @@ def serve(
             help="Accept unauthenticated Bot Framework requests off loopback.",
         ),
     ] = False,
+    playground: Annotated[
+        bool | None,
+        typer.Option(
+            "--playground/--no-playground",
+            help="Serve the browser playground at /playground (default: on when no platform "
+            "is configured).",
+        ),
+    ] = None,
 ) -> None:
     """Run the web endpoints, the timed scheduler and the outbox sender."""
     from aiohttp import web
@@ -73,7 +81,13 @@ def serve(
     if socket_mode and not settings.slack_app_token:
         fail("SLACK_APP_TOKEN: --socket-mode needs an app-level token (xapp-…)")
     try:
-        runtime = build_runtime(settings, host=host, allow_anonymous_teams=allow_anonymous_teams)
+        runtime = build_runtime(
+            settings,
+            host=host,
+            port=port,
+            allow_anonymous_teams=allow_anonymous_teams,
+            playground=playground,
+        )
     except ConfigError as exc:
         fail(str(exc))
     log = logging.getLogger("plnbot")
@@ -90,6 +104,8 @@ def serve(
         attach_socket_mode(runtime, application)
     public = settings.public_url or f"http://{host}:{port}"
     typer.echo(f"PLN Bot is running at {public} (health: {public}/healthz). Ctrl-C stops it.")
+    if runtime.playground:
+        typer.echo(f"Try it in your browser: {public}/playground")
     web.run_app(application, host=host, port=port, print=None, access_log=None)
 
 
@@ -100,7 +116,7 @@ def worker() -> None:
 
     settings = settings_or_exit()
     try:
-        runtime = build_runtime(settings, upgrade_sqlite=True)
+        runtime = build_runtime(settings, upgrade_sqlite=True, playground=False)
     except ConfigError as exc:
         fail(str(exc))
 
@@ -150,7 +166,7 @@ def digest(
 
     settings = settings_or_exit()
     try:
-        runtime = build_runtime(settings)
+        runtime = build_runtime(settings, playground=False)
     except ConfigError as exc:
         fail(str(exc))
     if week is not None:

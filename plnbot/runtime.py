@@ -63,8 +63,14 @@ class Runtime:
     background: list[asyncio.Task[None]] = field(default_factory=list)
     scheduler: ScheduleRunner | None = None
     host: str = "127.0.0.1"  # where `plnbot serve` listens (Teams refuses anonymity off loopback)
+    port: int = 3000
     allow_anonymous_teams: bool = False
     playground: bool | None = None  # None: on when no platform is configured
+
+    @property
+    def public_url(self) -> str:
+        """Where people reach `plnbot serve` (dashboard links start here)."""
+        return (self.settings.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def sender(self) -> OutboxSender:
@@ -83,6 +89,7 @@ def build_runtime(
     clock: Clock | None = None,
     upgrade_sqlite: bool = True,
     host: str = "127.0.0.1",
+    port: int = 3000,
     allow_anonymous_teams: bool = False,
     playground: bool | None = None,
 ) -> Runtime:
@@ -95,6 +102,7 @@ def build_runtime(
         bot=bot,
         clock=clock,
         host=host,
+        port=port,
         allow_anonymous_teams=allow_anonymous_teams,
         playground=playground,
     )

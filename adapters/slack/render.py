@@ -43,6 +43,8 @@ def _button(button: Button, position: int) -> dict[str, Any]:
     }
     if button.style in ("primary", "danger"):
         element["style"] = button.style
+    if button.url:
+        element["url"] = button.url  # a link button; Slack still reports the click (a no-op)
     return element
 
 

@@ -1,0 +1,56 @@
+"""Wire the web side into `plnbot serve`: dashboards and portfolio downloads always (the bot
+DMs their links from any platform), and the playground when asked for or when no other
+platform is configured."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from adapters.web.dashboards import Dashboards
+from adapters.web.pages import add_static_routes
+from adapters.web.platform import PLATFORM, WebPlatform
+from adapters.web.playground import Playground
+from bot.links import DashboardLinks
+
+if TYPE_CHECKING:
+    from plnbot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def attach_web(runtime: Runtime) -> None:
+    from plnbot.runtime import secret_key
+
+    links = DashboardLinks(
+        key=secret_key(runtime.db, runtime.settings),
+        base_url=lambda: runtime.public_url,
+        clock=runtime.clock,
+    )
+    runtime.bot.links = links
+    dashboards = Dashboards(db=runtime.db, bot=runtime.bot, links=links)
+    handlers = [add_static_routes, dashboards.add_routes]
+
+    wanted = runtime.playground
+    if wanted is None:
+        wanted = not runtime.platforms  # on when Slack and Teams are not configured
+    runtime.playground = wanted
+    if wanted:
+        platform = WebPlatform(runtime.clock)
+        runtime.platforms[PLATFORM] = platform
+        playground = Playground(runtime, platform)
+        handlers.append(playground.add_routes)
+        runtime.web_playground = playground  # type: ignore[attr-defined]
+
+    def add_routes(app: web.Application) -> None:
+        for add in handlers:
+            add(app)
+
+    runtime.web_handlers.append(add_routes)
+    if runtime.settings.public_url is None and runtime.host in ("0.0.0.0", "::"):
+        log.warning(
+            "dashboard links point at %s; set PLNBOT_PUBLIC_URL to the address people reach",
+            runtime.public_url,
+        )
