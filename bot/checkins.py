@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from bot.bands import band
 from bot.context import Context, UsageError
 from bot.events import ActionEvent, ConversationRef
-from bot.messages import Button, Card
+from bot.messages import Button, Card, Input
 from bot.prompts import PromptLibrary
 from bot.router import Router
 from storage.models import CheckIn, Community, Goal, Member, Membership
@@ -59,7 +59,18 @@ def question_card(prompts: PromptLibrary, checkin: CheckIn, goal: Goal | None) -
     else:
         text = prompts.checkin_text("question_no_goal")
         title = "Check-in"
-    return text, Card(title=title, body=text, buttons=rating_buttons(checkin.id))
+    # Platforms whose cards hold a text box next to the buttons (Teams) take the reflection
+    # with the rating; elsewhere it is asked for in the next message.
+    reflection = Input(
+        id="reflection",
+        label="Reflection (optional)",
+        kind="multiline",
+        placeholder="What did you try? What did you notice?",
+        max_length=MAX_REFLECTION,
+    )
+    return text, Card(
+        title=title, body=text, buttons=rating_buttons(checkin.id), inputs=(reflection,)
+    )
 
 
 def open_checkin(
@@ -232,6 +243,14 @@ def register(router: Router) -> None:
             )
             return
         checkin.rating = int(rating)
+        reflection = (event.values.get("reflection") or "").strip()
+        if len(reflection) > MAX_REFLECTION:
+            raise UsageError(
+                f"That's {len(reflection):,} characters; please keep a check-in reflection under "
+                f"{MAX_REFLECTION:,}. Nothing was saved — try a shorter version."
+            )
+        if reflection:
+            checkin.reflection = reflection
         ctx.session.add(checkin)
         if checkin.reflection:
             _finish(ctx, checkin)

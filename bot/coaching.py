@@ -15,6 +15,7 @@ from bot.delivery import queue_checkins
 from bot.digests import current_week, week_window
 from bot.links import community_dashboard_button
 from bot.messages import Card, Field
+from bot.port import ReachCheck
 from bot.profiles import WEEKDAYS
 from bot.router import Router
 from storage.models import (
@@ -91,6 +92,20 @@ def schedule_lines(ctx: Context, community: Community) -> list[str]:
     ).all()
     lines += [f"break: {b.starts_on.isoformat()} to {b.ends_on.isoformat()}" for b in breaks]
     return lines
+
+
+async def _unreachable(ctx: Context, community: Community) -> list[Member]:
+    """Community members the platform can't message directly yet (none on most platforms)."""
+    if not isinstance(ctx.platform, ReachCheck):
+        return []
+    members = community_members(ctx.session, community_id=community.id or 0)
+    try:
+        missing = {
+            u.user_id for u in await ctx.platform.unreachable([ctx.user_ref(m) for m in members])
+        }
+    except Exception:  # a failed look-up must not hide that the check-ins were queued
+        return []
+    return [m for m in members if m.user_id in missing]
 
 
 def register(router: Router) -> None:
@@ -176,6 +191,14 @@ def register(router: Router) -> None:
             parts.append(f"{result.already} already had today's check-in.")
         if result.paused:
             parts.append(f"{result.paused} paused.")
+        unreachable = await _unreachable(ctx, community)
+        if unreachable:
+            names = ", ".join(m.display_name or "a member" for m in unreachable[:5])
+            more = f" and {len(unreachable) - 5} more" if len(unreachable) > 5 else ""
+            parts.append(
+                f"{len(unreachable)} can't be reached yet ({names}{more}): they need to message "
+                "me or be in a team or chat with me first. `report` counts undelivered messages."
+            )
         ctx.reply(" ".join(parts))
 
     @router.command(

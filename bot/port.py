@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.events import ConversationRef, MessageRef, UserRef
 from bot.messages import Message
@@ -51,4 +51,14 @@ class Platform(Protocol):
 
     async def channel_members(self, conversation: ConversationRef) -> list[str]:
         """Platform user ids of a channel's members (empty when unknown)."""
+        ...
+
+
+@runtime_checkable
+class ReachCheck(Protocol):
+    """Optional: a platform that can tell whom it can't message directly yet (Teams can only
+    open a 1:1 chat with someone the bot has met), so a coach is told instead of guessing."""
+
+    async def unreachable(self, users: list[UserRef]) -> list[UserRef]:
+        """The `users` a direct message can't reach now."""
         ...

@@ -274,11 +274,14 @@ def register(router: Router) -> None:
             ctx.session, community_id=ctx.community.id, member_id=ctx.member.id, now=ctx.now
         )
         text = ctx.prompts.checkin_text("welcome", community=ctx.community.name)
+        form = profile_form(ctx.member)  # shown inline where cards hold forms (Teams, web)
         ctx.dm(
             text,
             Card(
                 title=f"Welcome to {ctx.community.name}",
                 body=text,
+                inputs=form.inputs,
+                submit=form.submit,
                 buttons=(
                     Button(label="Set up my profile", action_id="profile_open", style="primary"),
                 ),

@@ -299,3 +299,4 @@ class KeyValue(SQLModel, table=True):
 
 
 import storage.slack_tables  # noqa: E402, F401  (Slack OAuth tables live in our schema too)
+import storage.teams_tables  # noqa: E402, F401  (where the bot can reach people in Teams)

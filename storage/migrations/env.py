@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 
 import storage.models
 import storage.slack_tables  # noqa: F401
+import storage.teams_tables  # noqa: F401
 
 config = context.config
 target_metadata = SQLModel.metadata

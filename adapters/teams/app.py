@@ -1,0 +1,388 @@
+"""The Teams bot: each authenticated activity becomes neutral events for the core.
+
+- message: words to the bot (1:1, or an @mention in a channel or group chat), a reply in a
+  channel thread, or a card's Action.Submit (a message with `value`);
+- invoke `adaptiveCard/action`: a card's Action.Execute; answered with an invoke response
+  that only the person who clicked sees;
+- invoke `fileConsent/invoke`: the person accepted (or declined) their `export` file;
+- conversationUpdate / installationUpdate: people and the bot joining; every person met is
+  remembered so the bot can reach them, and greeted once with the profile card;
+- messageReaction: "like" on an artifact card endorses, removing it withdraws.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import aiohttp
+from botbuilder.core import InvokeResponse, TurnContext
+from botbuilder.schema import Activity, ActivityTypes
+
+from adapters.teams import inbound, render
+from adapters.teams.platform import TeamsPlatform
+from adapters.teams.references import References
+from bot.config import Settings
+from bot.dispatch import SOMETHING_WENT_WRONG, Bot
+from bot.events import ConversationRef, Event, MemberJoinedEvent, MessageRef, UserRef
+from bot.messages import Card, Message, Visibility
+from bot.privacy import export_member
+from bot.profiles import profile_form
+from storage.queries import (
+    claim_receipt,
+    find_member,
+    get_or_create_member,
+    get_or_create_workspace,
+)
+
+log = logging.getLogger(__name__)
+
+WELCOME = (
+    "Welcome{name}! I'm PLN Bot. I help your professional learning network learn from each "
+    "other's real work: set goals and check in on them, share evidence of your practice, and "
+    "endorse the peer work you'd borrow. Tell me a little about yourself below (you can change "
+    "it any time with `profile`); `help` shows everything."
+)
+HELLO = (
+    "Hi, I'm PLN Bot. I help this team learn from each other's practice: goals and short "
+    "check-ins, shared evidence, peer endorsements and a weekly digest of the best work. "
+    "A coach makes this channel a PLN community by mentioning me with `setup`; anyone can "
+    "mention me with `help`."
+)
+CARD_GONE = "That card's button isn't one I can act on any more. Type `help` to see what I can do."
+PICK_FIRST = "Please choose a number from 0 to 10 first, then press Save."
+DONE = "Done."
+
+
+class ClickerPlatform:
+    """Inside a card click's invoke: private answers become the invoke response, which only
+    the person who clicked sees; everything else goes out as usual."""
+
+    def __init__(self, base: TeamsPlatform) -> None:
+        self.base = base
+        self.name = base.name
+        self.notes: list[str] = []
+
+    async def send(self, conversation: ConversationRef, message: Message) -> MessageRef:
+        if (
+            message.visibility is Visibility.EPHEMERAL
+            and not conversation.is_dm
+            and message.card is None
+            and message.attachment is None
+        ):
+            self.notes.append(message.text)
+            return MessageRef(conversation=conversation, message_id="")
+        return await self.base.send(conversation, message)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.base, name)
+
+
+class TeamsBridge:
+    """Runs the core for each activity the CloudAdapter hands over (after authentication)."""
+
+    def __init__(
+        self,
+        *,
+        bot: Bot,
+        settings: Settings,
+        platform: TeamsPlatform,
+        references: References,
+        signer: render.Signer,
+        http: Any,
+    ) -> None:
+        self.bot = bot
+        self.settings = settings
+        self.platform = platform
+        self.references = references
+        self.signer = signer
+        self.http = http  # () -> aiohttp.ClientSession, for file uploads
+
+    async def on_turn(self, turn: TurnContext) -> None:
+        activity = turn.activity
+        tenant = inbound.tenant_of(activity)
+        resolve = self.references.resolver(tenant)
+        removed = activity.type == "installationUpdate" and str(
+            activity.action or ""
+        ).lower().startswith("remove")
+        if not removed:
+            try:
+                self.references.remember(activity, resolve)
+            except Exception:  # remembering must never cost the person their answer
+                log.exception("storing the Teams conversation reference failed")
+        platform = self.platform.for_turn(turn)
+        kind = activity.type
+        if kind == ActivityTypes.message:
+            if activity.value is not None and not (activity.text or "").strip():
+                await self._card_action(turn, platform, resolve, invoke=False)
+                return
+            event = inbound.message_event(
+                activity, is_command=self.bot.router.is_command, resolve=resolve
+            )
+            if event is not None:
+                await self._handle(event, platform)
+        elif kind == ActivityTypes.invoke:
+            if activity.name == "adaptiveCard/action":
+                await self._card_action(turn, platform, resolve, invoke=True)
+            elif activity.name == "fileConsent/invoke":
+                await self._file_consent(turn, platform, resolve)
+        elif kind == ActivityTypes.conversation_update:
+            await self._members_added(turn, platform, resolve)
+        elif kind == ActivityTypes.installation_update:
+            await self._installation(turn, platform, resolve, removed=removed)
+        elif kind == ActivityTypes.message_reaction:
+            for reaction in inbound.reaction_events(
+                activity, endorse=self.settings.slack_endorse_reaction, resolve=resolve
+            ):
+                await self._handle(reaction, platform)
+
+    async def _handle(self, event: Event, platform: Any) -> list[MessageRef]:
+        if not event.user.user_id or not event.user.workspace_id:
+            return []
+        try:
+            return await self.bot.handle(event, platform)
+        except Exception:
+            log.exception("Teams %s failed", type(event).__name__)
+            return []
+
+    # -- cards -------------------------------------------------------------------------------
+    async def _card_action(
+        self, turn: TurnContext, platform: TeamsPlatform, resolve: inbound.Resolver, *, invoke: bool
+    ) -> None:
+        activity = turn.activity
+        parsed = inbound.card_action(activity, signer=self.signer, resolve=resolve)
+        if isinstance(parsed, inbound.CardRefused):
+            log.warning(
+                "card action refused (%s) from %s",
+                parsed.reason,
+                activity.from_property.id if activity.from_property else "?",
+            )
+            answer = PICK_FIRST if parsed.needs_choice else CARD_GONE
+            if invoke:
+                await self._invoke_response(turn, render.invoke_message(answer))
+            else:
+                user = inbound.user_ref(activity, resolve=resolve)
+                conversation = inbound.conversation_ref(activity)
+                await self.bot.deliver(
+                    platform,
+                    None,
+                    [
+                        Message(
+                            text=answer,
+                            visibility=Visibility.CHANNEL
+                            if conversation.is_dm
+                            else Visibility.EPHEMERAL,
+                            to=user,
+                            conversation=conversation,
+                        )
+                    ],
+                )
+            return
+        if not invoke:
+            await self._handle(parsed, platform)
+            return
+        clicker = ClickerPlatform(platform)
+        await self._handle(parsed, clicker)
+        note = "\n".join(clicker.notes) or DONE
+        await self._invoke_response(turn, render.invoke_message(note))
+
+    @staticmethod
+    async def _invoke_response(turn: TurnContext, body: dict[str, Any], status: int = 200) -> None:
+        await turn.send_activity(
+            Activity(
+                type=ActivityTypes.invoke_response, value=InvokeResponse(status=status, body=body)
+            )
+        )
+
+    # -- people joining ----------------------------------------------------------------------
+    async def _members_added(
+        self, turn: TurnContext, platform: TeamsPlatform, resolve: inbound.Resolver
+    ) -> None:
+        activity = turn.activity
+        blob = inbound.reference_blob(activity)
+        tenant = blob["tenant"]
+        people = inbound.added_people(activity)
+        bot_added = inbound.bot_added(activity)
+        personal = blob["conversation_type"] == "personal"
+        if bot_added and personal and not people and activity.from_property:
+            people = [activity.from_property]
+        if people:
+            self.references.remember_people(
+                tenant=tenant,
+                accounts=people,
+                service_url=blob["service_url"],
+                bot_id=blob["bot_id"],
+                resolve=resolve,
+            )
+        if bot_added and not personal:
+            await self._hello(activity, platform)
+        for account in people:
+            await self._welcome(activity, inbound.user_ref(activity, account, resolve), platform)
+
+    async def _installation(
+        self,
+        turn: TurnContext,
+        platform: TeamsPlatform,
+        resolve: inbound.Resolver,
+        *,
+        removed: bool,
+    ) -> None:
+        activity = turn.activity
+        tenant = inbound.tenant_of(activity)
+        if removed:
+            self.references.forget_conversation(
+                tenant=tenant, conversation_id=inbound.teams_conversation_id(activity)
+            )
+            return
+        if not str(activity.action or "").lower().startswith("add") or not activity.from_property:
+            return
+        installer = inbound.user_ref(activity, resolve=resolve)
+        self.references.set_installer(tenant=tenant, user_id=installer.user_id)
+        if inbound.conversation_type(activity) == "personal":
+            await self._welcome(activity, installer, platform)
+        else:
+            await self._hello(activity, platform)
+
+    async def _hello(self, activity: Activity, platform: TeamsPlatform) -> None:
+        conversation = inbound.conversation_ref(activity)
+        if not self._first(f"hello:{conversation.workspace_id}:{conversation.channel_id}"):
+            return
+        await self.bot.deliver(platform, None, [Message(text=HELLO, conversation=conversation)])
+
+    async def _welcome(self, activity: Activity, user: UserRef, platform: TeamsPlatform) -> None:
+        """The core welcomes people to the communities of the team they joined; someone it
+        doesn't welcome (no community there, a group chat, a 1:1 install) gets the Teams
+        greeting with the profile card. Either way, once per person."""
+        conversation = inbound.conversation_ref(activity)
+        sent: list[MessageRef] = []
+        if not conversation.is_dm:
+            keys = [conversation.channel_id]
+            team = inbound.team_id(activity)
+            if team:
+                keys = self.references.team_channels(tenant=user.workspace_id, team_id=team)
+            for key in keys:
+                channel = ConversationRef(
+                    platform=inbound.PLATFORM, workspace_id=user.workspace_id, channel_id=key
+                )
+                sent += await self._handle(
+                    MemberJoinedEvent(
+                        user=user,
+                        conversation=channel,
+                        dedupe_key=f"join:{activity.id}:{user.user_id}:{key}",
+                        raw=activity,
+                    ),
+                    platform,
+                )
+        first = self._first(f"welcomed:{user.workspace_id}:{user.user_id}")
+        if sent or not first:
+            return
+        with self.bot.db.session() as session:
+            workspace = get_or_create_workspace(
+                session,
+                platform=inbound.PLATFORM,
+                external_id=user.workspace_id,
+                now=self.bot.clock.now(),
+            )
+            member = get_or_create_member(
+                session,
+                workspace_id=workspace.id or 0,
+                user_id=user.user_id,
+                name=user.name,
+                now=self.bot.clock.now(),
+            )
+            form = profile_form(member)
+        first_name = (user.name or member.display_name or "").split(" ")[0]
+        text = WELCOME.format(name=f", {first_name}" if first_name else "")
+        card = Card(title="Welcome to PLN Bot", body=text, inputs=form.inputs, submit=form.submit)
+        message = Message(text=text, card=card, visibility=Visibility.DM, to=user)
+        if conversation.is_dm:
+            message = Message(text=text, card=card, conversation=conversation)
+        await self.bot.deliver(platform, None, [message])
+
+    def _first(self, key: str) -> bool:
+        with self.bot.db.session() as session:
+            return claim_receipt(session, key=f"teams:{key}", now=self.bot.clock.now())
+
+    # -- export files ------------------------------------------------------------------------
+    async def _file_consent(
+        self, turn: TurnContext, platform: TeamsPlatform, resolve: inbound.Resolver
+    ) -> None:
+        """`export` sends a consent card; on accept, the export is made again (nothing is kept
+        waiting) and uploaded to the OneDrive URL Teams gives."""
+        activity = turn.activity
+        value = activity.value if isinstance(activity.value, dict) else {}
+        context = value.get("context") if isinstance(value.get("context"), dict) else {}
+        upload = value.get("uploadInfo") if isinstance(value.get("uploadInfo"), dict) else {}
+        user = inbound.user_ref(activity, resolve=resolve)
+        conversation = inbound.conversation_ref(activity)
+        await self._invoke_response(turn, {}, status=200)
+        if context.get("pln") != "export":
+            return
+        if value.get("action") != "accept":
+            await self.bot.deliver(
+                platform,
+                None,
+                [Message(text="Okay, I won't send the file.", conversation=conversation)],
+            )
+            return
+        with self.bot.db.session() as session:
+            workspace = get_or_create_workspace(
+                session,
+                platform=inbound.PLATFORM,
+                external_id=user.workspace_id,
+                now=self.bot.clock.now(),
+            )
+            member = find_member(session, workspace_id=workspace.id or 0, user_id=user.user_id)
+            data = export_member(session, member) if member is not None else {}
+        content = json.dumps(data, indent=2, ensure_ascii=False, default=str).encode("utf-8")
+        url = upload.get("uploadUrl")
+        try:
+            # https only; plain http just when the connector itself is (a local emulator)
+            schemes = (
+                ("https://", "http://")
+                if str(activity.service_url).startswith("http:")
+                else ("https://",)
+            )
+            if not isinstance(url, str) or not url.startswith(schemes):
+                raise ValueError("no usable upload URL")
+            async with self.http().put(
+                url,
+                data=content,
+                headers={
+                    "Content-Range": f"bytes 0-{len(content) - 1}/{len(content)}",
+                    "Content-Length": str(len(content)),
+                },
+                timeout=aiohttp.ClientTimeout(total=30),
+            ) as response:
+                if response.status >= 300:
+                    raise ValueError(f"upload answered {response.status}")
+        except Exception:
+            log.exception("uploading an export to Teams failed")
+            await self.bot.deliver(
+                platform, None, [Message(text=SOMETHING_WENT_WRONG, conversation=conversation)]
+            )
+            return
+        info = {
+            "type": "message",
+            "attachments": [
+                {
+                    "contentType": "application/vnd.microsoft.teams.card.file.info",
+                    "contentUrl": upload.get("contentUrl"),
+                    "name": upload.get("name") or "plnbot-export.json",
+                    "content": {
+                        "uniqueId": upload.get("uniqueId"),
+                        "fileType": upload.get("fileType") or "json",
+                    },
+                }
+            ],
+        }
+        target = platform.target(conversation)
+
+        async def post(connector: Any) -> Any:
+            return await connector.conversations.send_to_conversation(target.conversation_id, info)
+
+        try:
+            await platform._with_connector(target, post)
+        except Exception:
+            log.exception("posting the export's file card failed")

@@ -1,0 +1,303 @@
+"""Wire Microsoft Teams into `plnbot serve`: botbuilder's CloudAdapter at POST /api/messages.
+
+When Teams is on:
+- `MICROSOFT_APP_ID` set: every request's JWT is validated by the SDK (a missing or bad token
+  gets 401 and nothing is stored). `MICROSOFT_APP_TYPE` (MultiTenant, SingleTenant,
+  UserAssignedMSI) and `MICROSOFT_APP_TENANT_ID` choose how the bot gets its own tokens.
+- no app id, `plnbot serve` on loopback (the default 127.0.0.1) or started with
+  `--allow-anonymous-teams`: anonymous, for a local Bot Framework Emulator, with a loud
+  warning in the log.
+- no app id, off loopback, no flag: Teams stays off (nothing is mounted); if other
+  MICROSOFT_* settings say Teams was wanted, start-up refuses naming MICROSOFT_APP_ID.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiohttp import web
+from botbuilder.integration.aiohttp import (
+    CloudAdapter,
+    ConfigurationServiceClientCredentialFactory,
+)
+from botbuilder.schema import Activity
+from botframework.connector.auth import (
+    AuthenticationConfiguration,
+    AuthenticationConstants,
+    BotFrameworkAuthentication,
+    BotFrameworkAuthenticationFactory,
+    ServiceClientCredentialsFactory,
+)
+
+from adapters.teams.app import TeamsBridge
+from adapters.teams.connector import (
+    CONVERSATION_LIMITS,
+    TENANT_LIMITS,
+    AuthLoop,
+    Pacer,
+    PooledAuthentication,
+    PooledConnectorFactory,
+)
+from adapters.teams.inbound import PLATFORM
+from adapters.teams.platform import TeamsPlatform
+from adapters.teams.references import References
+from adapters.teams.render import Signer
+from bot.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from plnbot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+APP_TYPES = {
+    "multitenant": "MultiTenant",
+    "singletenant": "SingleTenant",
+    "userassignedmsi": "UserAssignedMSI",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TeamsIdentity:
+    """Who the bot is to the Bot Framework, and which cloud's endpoints it trusts.
+
+    The endpoint fields are None for Microsoft's public cloud; tests (and sovereign clouds)
+    point them elsewhere. `credentials_factory` replaces the SDK's password/MSI factory.
+    """
+
+    app_id: str | None = None
+    app_password: str | None = None
+    app_type: str = "MultiTenant"
+    tenant_id: str | None = None
+    openid_metadata_url: str | None = None
+    token_issuer: str | None = None
+    login_url: str | None = None
+    oauth_scope: str | None = None
+    credentials_factory: ServiceClientCredentialsFactory | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TeamsIdentity:
+        """Check the MICROSOFT_* settings together; ConfigError names what is wrong."""
+        app_type = APP_TYPES.get((settings.microsoft_app_type or "MultiTenant").lower())
+        if app_type is None:
+            raise ConfigError(
+                f"MICROSOFT_APP_TYPE: {settings.microsoft_app_type!r} is not one of "
+                "MultiTenant, SingleTenant, UserAssignedMSI"
+            )
+        identity = cls(
+            app_id=settings.microsoft_app_id or None,
+            app_password=settings.microsoft_app_password or None,
+            app_type=app_type,
+            tenant_id=settings.microsoft_app_tenant_id or None,
+        )
+        if identity.app_id:
+            if app_type != "UserAssignedMSI" and not identity.app_password:
+                raise ConfigError(
+                    "MICROSOFT_APP_PASSWORD: needed with MICROSOFT_APP_ID (the bot's client secret)"
+                )
+            if app_type != "MultiTenant" and not identity.tenant_id:
+                raise ConfigError(
+                    f"MICROSOFT_APP_TENANT_ID: needed when MICROSOFT_APP_TYPE is {app_type}"
+                )
+        return identity
+
+    @property
+    def login_endpoint(self) -> str:
+        # The SDK's credentials add the tenant (MICROSOFT_APP_TENANT_ID, or botframework.com
+        # for multi-tenant bots) to this prefix.
+        return self.login_url or AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX
+
+    @property
+    def scope(self) -> str:
+        return self.oauth_scope or AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
+
+    def credentials(self) -> ServiceClientCredentialsFactory:
+        if self.credentials_factory is not None:
+            return self.credentials_factory
+        configuration = SimpleNamespace(
+            APP_ID=self.app_id,
+            APP_PASSWORD=self.app_password,
+            APP_TYPE=self.app_type,
+            APP_TENANTID=self.tenant_id,
+        )
+        return ConfigurationServiceClientCredentialFactory(configuration)
+
+    def sdk_authentication(self) -> BotFrameworkAuthentication:
+        """The SDK's own authentication (JWT validation), for this identity and cloud."""
+        configuration = AuthenticationConfiguration(
+            tenant_id=self.tenant_id if self.app_type != "MultiTenant" else None
+        )
+        if self.openid_metadata_url or self.token_issuer or self.login_url:
+            return BotFrameworkAuthenticationFactory.create(
+                validate_authority=True,
+                to_channel_from_bot_login_url=self.login_endpoint,
+                to_channel_from_bot_oauth_scope=self.scope,
+                to_bot_from_channel_token_issuer=self.token_issuer
+                or AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER,
+                oauth_url=AuthenticationConstants.OAUTH_URL,
+                to_bot_from_channel_open_id_metadata_url=self.openid_metadata_url
+                or AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL,
+                to_bot_from_emulator_open_id_metadata_url=self.openid_metadata_url
+                or AuthenticationConstants.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL,
+                caller_id="urn:botframework:azure",
+                credential_factory=self.credentials(),
+                auth_configuration=configuration,
+            )
+        return BotFrameworkAuthenticationFactory.create(
+            credential_factory=self.credentials(), auth_configuration=configuration
+        )
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _wanted_without_app_id(settings: Settings) -> bool:
+    return bool(settings.microsoft_app_password or settings.microsoft_app_tenant_id)
+
+
+class TeamsEndpoint:
+    """Owns the adapter, the pooled connector and the bridge; serves POST /api/messages."""
+
+    def __init__(self, runtime: Runtime, identity: TeamsIdentity, *, anonymous: bool) -> None:
+        from plnbot.runtime import secret_key
+
+        self.runtime = runtime
+        self.anonymous = anonymous
+        self._session: aiohttp.ClientSession | None = None
+        self.conversation_pacer = Pacer(CONVERSATION_LIMITS)
+        self.tenant_pacer = Pacer(TENANT_LIMITS)
+        self.connectors = PooledConnectorFactory(
+            app_id=identity.app_id or "",
+            credentials_factory=identity.credentials(),
+            oauth_scope=identity.scope,
+            login_endpoint=identity.login_endpoint,
+            validate_authority=True,
+            session=self.session,
+            conversations=self.conversation_pacer,
+            tenants=self.tenant_pacer,
+        )
+        self.auth_loop = None if anonymous else AuthLoop()
+        self.auth = PooledAuthentication(
+            identity.sdk_authentication(),
+            self.connectors,
+            anonymous=anonymous,
+            auth_loop=self.auth_loop,
+        )
+        self.adapter = CloudAdapter(self.auth)
+        self.adapter.on_turn_error = self._turn_error
+        self.references = References(runtime.db, runtime.clock)
+        self.signer = Signer(secret_key(runtime.db, runtime.settings))
+        self.platform = TeamsPlatform(
+            adapter=self.adapter,
+            app_id=identity.app_id or "",
+            references=self.references,
+            signer=self.signer,
+        )
+        self.bridge = TeamsBridge(
+            bot=runtime.bot,
+            settings=runtime.settings,
+            platform=self.platform,
+            references=self.references,
+            signer=self.signer,
+            http=self.session,
+        )
+
+    def session(self) -> aiohttp.ClientSession:
+        """One keep-alive connection pool for every connector call and upload."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=200, limit_per_host=64, ttl_dns_cache=300),
+                timeout=aiohttp.ClientTimeout(total=30, connect=10),
+            )
+        return self._session
+
+    @staticmethod
+    async def _turn_error(context: Any, error: Exception) -> None:
+        log.error("Teams turn failed: %s", error.__class__.__name__, exc_info=error)
+
+    def register_platform(self) -> None:
+        self.runtime.platforms.setdefault(PLATFORM, self.platform)  # type: ignore[arg-type]
+
+    async def messages(self, request: web.Request) -> web.Response:
+        if "application/json" not in request.headers.get("Content-Type", ""):
+            return web.json_response({"error": "expected application/json"}, status=415)
+        try:
+            body = await request.json()
+            activity = Activity().deserialize(body) if isinstance(body, dict) else None
+        except Exception:
+            activity = None
+        if activity is None or not activity.type:
+            return web.json_response({"error": "not a Bot Framework activity"}, status=400)
+        try:
+            authenticated = await self.auth.authenticate_request(
+                activity, request.headers.get("Authorization", "")
+            )
+        except PermissionError as exc:
+            log.info("Teams request refused: %s", exc)
+            return web.json_response({"error": "unauthorized"}, status=401)
+        if self.anonymous:
+            self.register_platform()  # an emulator is talking: the outbox can reach it now
+        try:
+            invoke = await self.adapter.process_activity(
+                authenticated, activity, self.bridge.on_turn
+            )
+        except Exception:
+            log.exception("Teams activity %s failed", activity.type)
+            return web.json_response({"error": "internal error"}, status=500)
+        if invoke is not None:
+            return web.json_response(invoke.body, status=invoke.status or 200)
+        return web.Response(status=200)
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/api/messages", self.messages)
+
+        async def close(app: web.Application) -> None:
+            if self._session is not None:
+                await self._session.close()
+            if self.auth_loop is not None:
+                self.auth_loop.close()
+
+        app.on_cleanup.append(close)
+
+
+def attach_teams(
+    runtime: Runtime, *, identity: TeamsIdentity | None = None
+) -> TeamsEndpoint | None:
+    """Mount Teams when it is configured (see the module docstring); None when it is off."""
+    settings = runtime.settings
+    identity = identity or TeamsIdentity.from_settings(settings)
+    anonymous = not identity.app_id
+    if anonymous:
+        if not (is_loopback(runtime.host) or runtime.allow_anonymous_teams):
+            if _wanted_without_app_id(settings):
+                raise ConfigError(
+                    "MICROSOFT_APP_ID: not set, so Teams requests can't be authenticated on "
+                    f"{runtime.host}; set it (or pass --allow-anonymous-teams for a local emulator)"
+                )
+            log.info(
+                "Microsoft Teams is off: no MICROSOFT_APP_ID, and %s is not loopback", runtime.host
+            )
+            return None
+        log.warning(
+            "!!! Microsoft Teams runs WITHOUT authentication at /api/messages (no "
+            "MICROSOFT_APP_ID; %s): anyone who can reach %s can act as any Teams user. Use "
+            "this only with a local Bot Framework Emulator.",
+            "--allow-anonymous-teams" if runtime.allow_anonymous_teams else "loopback only",
+            runtime.host,
+        )
+    endpoint = TeamsEndpoint(runtime, identity, anonymous=anonymous)
+    if not anonymous:
+        endpoint.register_platform()
+    runtime.web_handlers.append(endpoint.add_routes)
+    runtime.teams = endpoint  # type: ignore[attr-defined]
+    return endpoint
