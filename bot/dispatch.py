@@ -47,8 +47,10 @@ from bot.port import Platform
 from bot.prompts import PromptLibrary
 from bot.router import Router
 from storage.db import Database
+from storage.models import InboundReceipt
 from storage.queries import (
-    claim_receipt,
+    DuplicateEvent,
+    record_receipt,
     community_for_channel,
     get_or_create_member,
     get_or_create_workspace,
@@ -108,9 +110,8 @@ class Bot:
         try:
             with self.db.session() as session:
                 now = self.clock.now()
-                if event.dedupe_key and not claim_receipt(
-                    session, key=f"{event.user.platform}:{event.dedupe_key}", now=now
-                ):
+                key = f"{event.user.platform}:{event.dedupe_key}" if event.dedupe_key else None
+                if key and session.get(InboundReceipt, key) is not None:
                     log.info("duplicate event %s ignored", event.dedupe_key)
                     return [], set()
                 workspace = get_or_create_workspace(
@@ -150,10 +151,17 @@ class Bot:
                     links=self.links,
                 )
                 await self._dispatch(ctx)
+                if key:
+                    # Recorded last, in the same transaction as the handler's writes: a
+                    # failed event is retried, a handled one never runs twice.
+                    record_receipt(session, key=key, now=now)
                 signals = {"outbox"} if ctx.wake_outbox else set()
                 if ctx.schedules_changed:
                     signals.add("schedules")
                 return ctx.outgoing, signals
+        except DuplicateEvent:
+            log.info("duplicate event %s ignored (handled concurrently)", event.dedupe_key)
+            return [], set()
         except UsageError as problem:
             log.info("usage error from %s: %s", event.user.user_id, problem)
             return [self._private(event, str(problem))], set()

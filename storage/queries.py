@@ -108,7 +108,7 @@ def community_members(session: Session, *, community_id: int) -> list[Member]:
 
 
 def claim_receipt(session: Session, *, key: str, now: datetime) -> bool:
-    """Record an inbound event key; False when it was already handled (a retry or replay)."""
+    """Record an inbound event key now (a savepoint); False when it was already handled."""
     if session.get(InboundReceipt, key) is not None:
         return False
     try:
@@ -118,6 +118,19 @@ def claim_receipt(session: Session, *, key: str, now: datetime) -> bool:
     except sa.exc.IntegrityError:
         return False
     return True
+
+
+class DuplicateEvent(Exception):
+    """Another worker handled the same inbound event first."""
+
+
+def record_receipt(session: Session, *, key: str, now: datetime) -> None:
+    """Record an inbound event key in the current transaction; DuplicateEvent if it exists."""
+    session.add(InboundReceipt(key=key, received_at=now))
+    try:
+        session.flush()
+    except sa.exc.IntegrityError as exc:
+        raise DuplicateEvent(key) from exc
 
 
 def link_message(

@@ -258,16 +258,8 @@ async def test_an_internal_error_says_nothing_was_lost_and_rolls_back(
 
 
 async def test_a_failed_event_is_handled_again_when_the_platform_retries_it(
-    story: Story, db: Database, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+    story: Story, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if db.is_sqlite:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="pysqlite starts no transaction before a SAVEPOINT, so RELEASE commits the "
-                "inbound receipt even when the unit of work rolls back (see the test report)",
-            )
-        )
     crash_after(story, "goal add", monkeypatch)
     assert (
         "nothing was lost" in only(await story.command("U_ANA", "goal add Plan", key="Ev-1")).text
