@@ -1,4 +1,4 @@
-"""`plnbot`: serve, worker, db upgrade, digest, slack-manifest.
+"""`plnbot`: serve, worker, db upgrade, digest, slack-manifest, teams-manifest.
 
 Exit codes: 0 ok, 2 usage or configuration error (one clear line on stderr).
 """
@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -212,6 +213,42 @@ def slack_manifest(
     if not url.startswith(("https://", "http://")):
         fail(f"--url: {url!r} is not an http(s) URL")
     typer.echo(json.dumps(build_manifest(url, socket_mode=socket_mode), indent=2))
+
+
+@app.command("teams-manifest")
+def teams_manifest(
+    app_id: Annotated[
+        str | None,
+        typer.Option(
+            "--app-id", help="The bot's Microsoft App ID (a GUID; default: MICROSOFT_APP_ID)."
+        ),
+    ] = None,
+    url: Annotated[
+        str, typer.Option(help="Public https base URL of `plnbot serve`.")
+    ] = "https://bot.example.org",
+    out: Annotated[Path, typer.Option(help="Where to write the app package (a zip).")] = Path(
+        "plnbot-teams.zip"
+    ),
+) -> None:
+    """Write the Teams app package (manifest v1.17 and icons) to upload in Teams."""
+    from adapters.teams.manifest import MANIFEST_VERSION, build_package, valid_app_id
+
+    if app_id is None:
+        app_id = settings_or_exit().microsoft_app_id
+    if not app_id:
+        fail("--app-id: needed (the bot's Microsoft App ID), or set MICROSOFT_APP_ID")
+    if not valid_app_id(app_id):
+        fail(f"--app-id: {app_id!r} is not a Microsoft App ID (a GUID like 00000000-0000-…)")
+    if not url.startswith("https://"):
+        fail(f"--url: {url!r} is not an https URL (Teams requires https)")
+    try:
+        out.write_bytes(build_package(app_id, url))
+    except OSError as exc:
+        fail(f"--out: can't write {out}: {exc.strerror or exc}")
+    typer.echo(
+        f"Wrote {out} (Teams manifest {MANIFEST_VERSION}, bot {app_id}). Upload it in Teams: "
+        "Apps → Manage your apps → Upload an app."
+    )
 
 
 def main() -> None:
