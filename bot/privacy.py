@@ -11,6 +11,8 @@ from sqlmodel import Session, SQLModel, select
 
 from bot.context import Context, UsageError
 from bot.digests import rank_artifacts, render_digest
+from bot.endorsements import refresh_card
+from bot.events import ConversationRef, MessageRef
 from bot.goals import goal_line, member_goals
 from bot.links import member_dashboard_button
 from bot.messages import Attachment, Button, Card, Field, Message, Visibility
@@ -31,6 +33,7 @@ from storage.models import (
     Reflection,
     Workspace,
 )
+from storage.slack_tables import slack_installations
 
 MAX_PAUSE_DAYS = 365
 
@@ -42,7 +45,7 @@ def _plain(row: SQLModel, drop: tuple[str, ...] = ()) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, datetime | date) else v) for k, v in data.items()}
 
 
-def export_member(session: Session, member: Member) -> dict[str, Any]:
+def export_member(session: Session, member: Member, now: datetime | None = None) -> dict[str, Any]:
     """Everything stored about a member, as plain JSON-able data."""
     artifacts = session.exec(select(Artifact).where(Artifact.author_id == member.id)).all()
     artifact_ids = [a.id for a in artifacts]
@@ -56,7 +59,7 @@ def export_member(session: Session, member: Member) -> dict[str, Any]:
         else []
     )
     return {
-        "exported_at": datetime.now().astimezone().isoformat(),
+        "exported_at": (now or datetime.now().astimezone()).isoformat(),
         "profile": _plain(member),
         "goals": [_plain(g) for g in session.exec(select(Goal).where(Goal.member_id == member.id))],
         "checkins": [
@@ -83,6 +86,11 @@ def export_member(session: Session, member: Member) -> dict[str, Any]:
             )
         ],
     }
+
+
+def workspace_external_id(session: Session, member: Member) -> str:
+    workspace = session.get(Workspace, member.workspace_id)
+    return workspace.external_id if workspace else ""
 
 
 def forget_member(session: Session, prompts: PromptLibrary, member: Member) -> dict[str, int]:
@@ -118,6 +126,15 @@ def forget_member(session: Session, prompts: PromptLibrary, member: Member) -> d
         sa.update(Workspace)  # type: ignore[call-overload]
         .where(Workspace.id == member.workspace_id, Workspace.installed_by == member.user_id)
         .values(installed_by=None)
+    )
+    # An installer's id in the Slack installation rows (the install itself stays).
+    session.exec(
+        sa.update(slack_installations)  # type: ignore[call-overload]
+        .where(
+            slack_installations.c.user_id == member.user_id,
+            slack_installations.c.team_id == workspace_external_id(session, member),
+        )
+        .values(user_id="", user_token=None, user_scopes=None, user_refresh_token=None)
     )
     delete(Member, Member.id == mid)
     session.flush()
@@ -193,7 +210,7 @@ def register(router: Router) -> None:
 
     @router.command("export", summary="all your data as a file")
     async def export(ctx: Context, args: str) -> None:
-        data = export_member(ctx.session, ctx.member)
+        data = export_member(ctx.session, ctx.member, ctx.now)
         content = json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8")
         ctx.send(
             Message(
@@ -228,7 +245,35 @@ def register(router: Router) -> None:
         )
 
     async def _do_forget(ctx: Context) -> None:
-        forget_member(ctx.session, ctx.prompts, ctx.member)
+        session, mid = ctx.session, ctx.member.id
+        endorsed = list(
+            session.exec(select(Endorsement.artifact_id).where(Endorsement.endorser_id == mid))
+        )
+        own_cards = session.exec(
+            select(PostedMessage)
+            .join(Artifact, Artifact.id == PostedMessage.object_id)  # type: ignore[arg-type]
+            .where(PostedMessage.kind == "artifact", Artifact.author_id == mid)
+        ).all()
+        own_refs = [(p.channel_id, p.message_ts) for p in own_cards]
+        forget_member(session, ctx.prompts, ctx.member)
+        # Cards already posted must not keep showing them: their own shares are blanked,
+        # shares they endorsed are redrawn without them.
+        for channel_id, message_ts in own_refs:
+            conversation = ConversationRef(
+                platform=ctx.user.platform,
+                workspace_id=ctx.user.workspace_id,
+                channel_id=channel_id,
+            )
+            ctx.send(
+                Message(
+                    text="This share was removed at its author's request.",
+                    replace=MessageRef(conversation=conversation, message_id=message_ts),
+                )
+            )
+        for artifact_id in endorsed:
+            artifact = session.get(Artifact, artifact_id)
+            if artifact is not None:
+                refresh_card(ctx, artifact)
         ctx.reply("Done: everything I stored about you is deleted. You're welcome back any time.")
 
     @router.action("forget_confirm")

@@ -70,3 +70,16 @@ async def test_digest_post_goes_out_once(story: Story) -> None:
     assert len(delivered) == 1 and delivered[0].conversation.channel_id == CHANNEL
     assert "Peer feedback rubric" in delivered[0].text
     assert await story.deliver() == []
+
+
+async def test_forget_redraws_cards_that_showed_the_member(story: Story) -> None:
+    await story.command("U_COACH", "setup")
+    ana = await share(story, "U_ANA", "https://example.org/a", "Peer feedback rubric")
+    await story.press("U_BEN", "endorse", ana)
+    story.platform.updates.clear()
+    await story.command("U_BEN", "forget confirm", channel=None)
+    redrawn = story.platform.updates[-1][1]
+    assert "Endorse (0)" in [b.label for b in redrawn.card.buttons] and "Ben" not in redrawn.text
+    await story.command("U_ANA", "forget confirm", channel=None)
+    removed = story.platform.updates[-1][1]
+    assert removed.card is None and "removed at its author's request" in removed.text
