@@ -544,6 +544,8 @@ class FakeSlackAPI:
         self.uploads: dict[str, bytes] = {}
         self.reactions: set[tuple[str, str, str]] = set()  # (channel, ts, name)
         self.revoked_tokens: dict[str, str] = {}
+        self.sockets: list[web.WebSocketResponse] = []
+        self.socket_acks: list[dict[str, Any]] = []
 
         self._failures: dict[str, list[_Failure]] = {}
         self._ts_counter = itertools.count(1)
@@ -562,6 +564,7 @@ class FakeSlackAPI:
         app.router.add_post("/response/{token}", self._handle_response_url)
         app.router.add_route("*", "/upload/v1/{file_id}", self._handle_upload)
         app.router.add_get("/_calls/{method}", self._handle_recorded)
+        app.router.add_get("/socket", self._handle_socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -573,6 +576,8 @@ class FakeSlackAPI:
         self._changed = asyncio.Condition()
 
     async def stop(self) -> None:
+        for socket_ in self.sockets:
+            await socket_.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -987,6 +992,44 @@ class FakeSlackAPI:
         return obj
 
     # ---- Web API methods ------------------------------------------------------------
+
+    # ---- Socket Mode ---------------------------------------------------------------
+
+    def _m_apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": f"ws://127.0.0.1:{self._port}/socket"}
+
+    async def _handle_socket(self, request: web.Request) -> web.WebSocketResponse:
+        """A Socket Mode connection: says hello, relays envelopes, records the acks."""
+        socket_ = web.WebSocketResponse(autoping=True)
+        await socket_.prepare(request)
+        self.sockets.append(socket_)
+        await socket_.send_json(
+            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": self.app_id}}
+        )
+        async for frame in socket_:
+            if frame.type == web.WSMsgType.TEXT:
+                self.socket_acks.append(json.loads(frame.data))
+                await self._notify()
+        return socket_
+
+    async def socket_send(self, kind: str, payload: dict[str, Any]) -> str:
+        """Push an envelope (`slash_commands`, `events_api`, `interactive`) to the app."""
+        envelope_id = str(uuid.uuid4())
+        for _ in range(100):
+            if self.sockets:
+                break
+            await asyncio.sleep(0.05)
+        await self.sockets[-1].send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": kind != "events_api",
+                "retry_attempt": 0,
+                "retry_reason": "",
+            }
+        )
+        return envelope_id
 
     def _m_api_test(self, params: dict[str, Any]) -> dict[str, Any]:
         args = {k: v for k, v in params.items() if not k.startswith("_")}
