@@ -12,6 +12,7 @@ from bot.router import Router
 from storage.models import CheckIn, Goal, Member
 
 MAX_GOAL = 1000
+PAGE = 20  # goals per `goal list` page (fits one Slack message, 50 blocks)
 
 
 def member_goals(session: Session, member: Member, *, active_only: bool = False) -> list[Goal]:
@@ -62,21 +63,28 @@ def register(router: Router) -> None:
             "`checkin` to reflect now."
         )
 
-    @router.command("goal list", summary="your goals and latest ratings")
+    @router.command("goal list", usage="goal list [page]", summary="your goals and latest ratings")
     async def list_goals(ctx: Context, args: str) -> None:
         goals = member_goals(ctx.session, ctx.member)
         if not goals:
             ctx.reply("You have no goals yet. Add one with `goal add <text>`.")
             return
-        lines = [goal_line(ctx.session, goal) for goal in goals]
+        pages = (len(goals) + PAGE - 1) // PAGE
+        if args and (not args.isdigit() or not 1 <= int(args) <= pages):
+            raise UsageError(f"Usage: `goal list [page]` — you have {pages} page(s) of goals.")
+        page = int(args) if args else 1
+        shown = goals[(page - 1) * PAGE : page * PAGE]
+        lines = [goal_line(ctx.session, goal) for goal in shown]
+        more = f"\nPage {page} of {pages}: `goal list {page + 1}` for more." if page < pages else ""
         ctx.reply(
-            "Your goals:\n" + "\n".join(lines),
+            "Your goals:\n" + "\n".join(lines) + more,
             Card(
-                title="Your goals",
+                title="Your goals" if pages == 1 else f"Your goals ({page}/{pages})",
                 fields=tuple(
                     Field(label=str(g.number), value=line)
-                    for g, line in zip(goals, lines, strict=True)
+                    for g, line in zip(shown, lines, strict=True)
                 ),
+                footer=more.strip(),
             ),
         )
 

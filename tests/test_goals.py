@@ -79,3 +79,14 @@ async def test_goal_list_shows_the_latest_rating_and_band(story: Story) -> None:
 async def test_goal_words_work_in_the_dm_too(story: Story) -> None:
     sent = only(await story.say("U_ANA", "goal add Read one article a week"))
     assert sent.text.startswith("Goal 1 saved") and not sent.ephemeral
+
+
+async def test_a_long_goal_list_pages(story) -> None:  # type: ignore[no-untyped-def]
+    for n in range(45):
+        await story.command("U_ANA", f"goal add Goal number {n + 1}", channel=None)
+    first = (await story.command("U_ANA", "goal list", channel=None))[0]
+    assert len(first.message.card.fields) == 20 and "`goal list 2`" in first.text
+    last = (await story.command("U_ANA", "goal list 3", channel=None))[0]
+    assert len(last.message.card.fields) == 5 and "for more" not in last.text
+    wrong = (await story.command("U_ANA", "goal list 9", channel=None))[0]
+    assert "3 page(s)" in wrong.text
