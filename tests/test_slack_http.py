@@ -406,3 +406,39 @@ async def test_thread_reply_under_a_prompt_is_a_shared_reflection(slack: SlackRi
     await slack.settle()
     reflections = rows(slack.db, Reflection)
     assert len(reflections) == 1 and not reflections[0].is_private
+
+
+async def test_double_click_and_replayed_click_endorse_once(slack: SlackRig) -> None:
+    await slack.command("setup", user_id="U_ADMIN")
+    await slack.fake.wait_for("chat.postMessage")
+    await slack.command("share https://example.org/rubric Co-written rubric")
+    await slack.fake.wait_for("chat.postMessage", count=2)
+    ts = next(ts for (channel, ts), m in slack.fake.messages.items() if "rubric" in m["text"])
+    card = slack.fake.messages[("C_PLN", ts)]
+    endorse = next(
+        e
+        for b in card["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"].startswith("endorse#")
+    )
+    click = block_actions_payload(
+        action_id=endorse["action_id"],
+        value=endorse["value"],
+        user_id="U_TEACHER2",
+        channel_id="C_PLN",
+        message_ts=ts,
+        action_ts="1700000800.000001",
+    )
+    second = block_actions_payload(
+        action_id=endorse["action_id"],
+        value=endorse["value"],
+        user_id="U_TEACHER2",
+        channel_id="C_PLN",
+        message_ts=ts,
+        action_ts="1700000800.400001",
+    )
+    await asyncio.gather(slack.interact(click), slack.interact(click), slack.interact(second))
+    await slack.settle()
+    await asyncio.sleep(0.3)
+    assert len(rows(slack.db, Endorsement)) == 1
