@@ -182,3 +182,13 @@ def test_community_charts_use_the_okabe_ito_palette_and_describe_their_data() ->
     assert set(re.findall(r'fill="(#[0-9A-F]{6})"', svg)) <= set(OKABE_ITO.values())
     bands = bands_chart("b", {"Investigating": 1, "Envisioning": 0, "Planning": 2, "Staging": 0})
     assert "Planning: 2 members" in bands and 'data-band="Planning" data-value="2"' in bands
+
+
+def test_slack_renders_a_link_button_with_its_url() -> None:
+    from adapters.slack.render import card_blocks
+
+    card = Card(
+        buttons=(Button(label="Open dashboard", action_id="open_dashboard", url="https://x.org/d"),)
+    )
+    [actions] = card_blocks(card)
+    assert actions["elements"][0]["url"] == "https://x.org/d"

@@ -110,7 +110,7 @@ class Dashboards:
         ]
         html = render_page(
             "member.html",
-            name=grant.member.display_name or "Your",
+            name=grant.member.display_name,
             expires=grant.expires,
             base=f"/dashboard/{token}",
             progress=progress,

@@ -126,8 +126,11 @@ def card_html(card: Card, *, form_id: str = "form", names: Mapping[str, str] | N
     if card.fields:
         parts.append('<dl class="card-fields">')
         for item in card.fields:
+            # Long or multi-line values (a digest entry) get the card's whole width.
+            wide = ' class="wide"' if len(item.value) > 48 or "\n" in item.value else ""
             parts.append(
-                f"<div><dt>{escape(item.label)}</dt><dd>{text_html(item.value, names)}</dd></div>"
+                f"<div{wide}><dt>{escape(item.label)}</dt>"
+                f"<dd>{text_html(item.value, names)}</dd></div>"
             )
         parts.append("</dl>")
     if card.inputs and card.submit is not None:
