@@ -181,16 +181,17 @@ def main() -> None:
     args = parser.parse_args()
     pace = args.pace or args.rate * 0.97
     with tempfile.TemporaryDirectory() as folder:
-        db_url = args.postgres or f"sqlite:///{folder}/fanout.db"
-        print(f"{args.members} check-ins, fake Slack limit {args.rate:g} msg/s, sender pacing {pace:g} msg/s, {'PostgreSQL' if args.postgres else 'SQLite'}")
+        print(f"{args.members} check-ins, fake Slack limit {args.rate:g} msg/s, sender pacing {pace:g} msg/s, {'PostgreSQL' if args.postgres else 'SQLite'}", flush=True)
         timeout = args.members / args.rate * 3 + 60
         for label, kill_at in (("steady", None), ("kill -9 at 50% + restart", 0.5)):
+            db_url = args.postgres or f"sqlite:///{folder}/fanout-{kill_at}.db"
             result = run(db_url, args.members, args.rate, pace, kill_at, timeout)
             print(
                 f"{label:26} wall {result['wall_s']:7.1f} s | limit-bound {result['minimum_s']:6.1f} s | "
                 f"ratio {result['ratio']:.3f} (target <= 1.15) | lost {result['lost']} | "
                 f"duplicates {result['duplicates']} | 429s {result['http_429']} | "
-                f"sender peak RSS {result['peak_rss_mb']:.0f} MB"
+                f"sender peak RSS {result['peak_rss_mb']:.0f} MB",
+                flush=True,
             )
 
 

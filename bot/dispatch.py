@@ -50,11 +50,11 @@ from storage.db import Database
 from storage.models import InboundReceipt
 from storage.queries import (
     DuplicateEvent,
-    record_receipt,
     community_for_channel,
     get_or_create_member,
     get_or_create_workspace,
     link_message,
+    record_receipt,
 )
 
 log = logging.getLogger(__name__)

@@ -49,8 +49,12 @@ def retry_handlers() -> list[Any]:
     ]
 
 
-def make_client(token: str | None, base_url: str) -> AsyncWebClient:
-    return AsyncWebClient(token=token, base_url=base_url, retry_handlers=retry_handlers())
+def make_client(
+    token: str | None, base_url: str, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
+    return AsyncWebClient(
+        token=token, base_url=base_url, retry_handlers=retry_handlers(), session=session
+    )
 
 
 class SlackPlatform:
@@ -84,7 +88,9 @@ class SlackPlatform:
         token = token or self._token
         if not token:
             raise DeliveryError(f"no Slack token for workspace {team_id}", permanent=True)
-        client = make_client(token, self.base_url)
+        # One pooled HTTP session for every workspace's client: slack_sdk otherwise opens a
+        # new connection for each call.
+        client = make_client(token, self.base_url, session=self._session())
         self._clients[team_id] = client
         return client
 
@@ -170,11 +176,14 @@ class SlackPlatform:
         )
         return MessageRef(conversation=posted, message_id=str(result["ts"]))
 
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        return self._http
+
     async def _respond(self, url: str, body: dict[str, Any]) -> None:
         """Answer through a slash command's or action's response_url (works in any channel)."""
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-        async with self._http.post(url, json=body) as response:
+        async with self._session().post(url, json=body) as response:
             if response.status >= 400:
                 raise DeliveryError(
                     f"response_url answered {response.status}", permanent=response.status < 500
@@ -243,5 +252,6 @@ class SlackPlatform:
         await self._call(team_id, "views.publish", user_id=user_id, view=view)
 
     async def close(self) -> None:
+        self._clients.clear()
         if self._http is not None:
             await self._http.close()
