@@ -85,19 +85,8 @@ class SlackRig:
 
     async def settle(self) -> None:
         """Wait until the work done after the acks has finished."""
-        for _ in range(200):
-            await asyncio.sleep(0.02)
-            tasks = [
-                t
-                for t in asyncio.all_tasks()
-                if t is not asyncio.current_task() and "run_forever" not in repr(t)
-            ]
-            if not any(
-                "Bolt" in repr(t) or "listener" in repr(t).lower() or "run_async" in repr(t)
-                for t in tasks
-            ):
-                await asyncio.sleep(0.05)
-                return
+        await asyncio.sleep(0.05)
+        await self.runtime.slack.work.join()  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ neutral event and let the bot do the database work and replies after the ack.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from dataclasses import replace
@@ -17,6 +16,7 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from sqlalchemy.engine import Engine
 
 from adapters.slack import inbound
+from adapters.slack.deferred import DeferredWork
 from adapters.slack.platform import SlackPlatform, make_client
 from adapters.slack.render import card_blocks, modal_view
 from adapters.slack.stores import InstallationStore, StateStore
@@ -61,11 +61,13 @@ class SlackBridge:
         self.settings = settings
         self.platform = platform
         self._people: dict[tuple[str, str], UserInfo] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.work = DeferredWork()
         kwargs: dict[str, Any] = {
             "signing_secret": settings.slack_signing_secret or "socket-mode",
             "client": make_client(settings.slack_bot_token, settings.slack_api_url),
-            "process_before_response": False,
+            # Listeners ack and return at once (the work is deferred), so Bolt can answer
+            # as soon as they return instead of polling for the ack.
+            "process_before_response": True,
             "raise_error_for_unhandled_request": False,
         }
         if oauth is not None:
@@ -74,6 +76,12 @@ class SlackBridge:
         if oauth is not None:
             self.app.enable_token_revocation_listeners()
         self._register()
+
+    def defer(self, event: Event | None) -> None:
+        """Hand an acknowledged event to the deferred work queue (in order per person)."""
+        if event is None or not event.user.user_id:
+            return
+        self.work.submit(f"{event.user.workspace_id}:{event.user.user_id}", lambda: self.run(event))
 
     async def run(self, event: Event | None) -> None:
         """Handle a neutral event; never lets an exception reach Slack."""
@@ -106,27 +114,27 @@ class SlackBridge:
         @app.command("/pln")
         async def command(ack: AsyncAck, body: dict[str, Any]) -> None:
             await ack()
-            await self.run(inbound.command_event(body))
+            self.defer(inbound.command_event(body))
 
         @app.event("message")
         async def message(ack: AsyncAck, body: dict[str, Any]) -> None:
             await ack()
-            await self.run(inbound.message_event(body))
+            self.defer(inbound.message_event(body))
 
         @app.event("reaction_added")
         async def reaction_added(ack: AsyncAck, body: dict[str, Any]) -> None:
             await ack()
-            await self.run(inbound.reaction_event(body))
+            self.defer(inbound.reaction_event(body))
 
         @app.event("reaction_removed")
         async def reaction_removed(ack: AsyncAck, body: dict[str, Any]) -> None:
             await ack()
-            await self.run(inbound.reaction_event(body))
+            self.defer(inbound.reaction_event(body))
 
         @app.event("member_joined_channel")
         async def joined(ack: AsyncAck, body: dict[str, Any]) -> None:
             await ack()
-            await self.run(inbound.joined_event(body))
+            self.defer(inbound.joined_event(body))
 
         @app.event("app_home_opened")
         async def home(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -138,28 +146,29 @@ class SlackBridge:
             user = UserRef(
                 platform=inbound.PLATFORM, workspace_id=team, user_id=event.get("user", "")
             )
-            try:
-                card = await asyncio.to_thread(self.bot.home, user)
-                await self.platform.publish_home(
-                    team, user.user_id, {"type": "home", "blocks": card_blocks(card)}
-                )
-            except Exception:
-                log.exception("publishing App Home failed")
+
+            async def publish() -> None:
+                card = self.bot.home(user)
+                view = {"type": "home", "blocks": card_blocks(card)}
+                await self.platform.publish_home(team, user.user_id, view)
+
+            self.work.submit(f"{team}:{user.user_id}", publish)
 
         @app.action(re.compile(r".+"))
         async def action(ack: AsyncAck, body: dict[str, Any]) -> None:
             await ack()
-            await self.run(inbound.action_event(body))
+            self.defer(inbound.action_event(body))
 
         @app.view(re.compile(r".+"))
         async def view(ack: AsyncAck, body: dict[str, Any]) -> None:
             await ack()
-            await self.run(inbound.view_event(body))
+            self.defer(inbound.view_event(body))
 
         @app.shortcut(SHARE_SHORTCUT)
         async def share_shortcut(ack: AsyncAck, body: dict[str, Any], client: Any) -> None:
             await ack()
-            await self._open_share_modal(body)
+            user = (body.get("user") or {}).get("id", "")
+            self.work.submit(f"{_team_of(body)}:{user}", lambda: self._open_share_modal(body))
 
         @app.error
         async def on_error(error: Exception, body: dict[str, Any]) -> None:
@@ -212,3 +221,7 @@ def oauth_settings(settings: Settings, engine: Engine) -> AsyncOAuthSettings:
         install_path="/slack/install",
         redirect_uri_path="/slack/oauth_redirect",
     )
+
+
+def _team_of(body: dict[str, Any]) -> str:
+    return str((body.get("team") or {}).get("id") or body.get("team_id") or "")

@@ -67,7 +67,12 @@ def attach_slack(runtime: Runtime) -> SlackBridge:
                 return web.json_response({"error": "invalid request signature"}, status=401)
             log.warning("malformed Slack request refused (%d bytes)", len(body))
             return web.json_response({"error": "malformed request body"}, status=400)
-        return await to_aiohttp_response(await bridge.app.async_dispatch(bolt_request))
+        bridge.work.busy += 1  # deferred work waits while acks are being made
+        try:
+            response = await bridge.app.async_dispatch(bolt_request)
+        finally:
+            bridge.work.busy -= 1
+        return await to_aiohttp_response(response)
 
     async def install(request: web.Request) -> web.Response:
         flow = bridge.app.oauth_flow
@@ -89,6 +94,7 @@ def attach_slack(runtime: Runtime) -> SlackBridge:
         app.router.add_get("/slack/oauth_redirect", oauth_redirect)
 
         async def close(app: web.Application) -> None:
+            await bridge.work.stop()
             await platform.close()
 
         app.on_cleanup.append(close)
