@@ -30,6 +30,7 @@ from botframework.connector.aio import ConnectorClient
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from adapters.teams import render
+from adapters.teams.connector import TENANT_KWARG
 from adapters.teams.inbound import PLATFORM, short_id
 from adapters.teams.references import References, Target
 from bot.events import ConversationRef, MessageRef, UserRef
@@ -171,7 +172,9 @@ class TeamsPlatform:
             conversation_id = f"{conversation_id};messageid={message.thread_id}"
 
         async def post(connector: ConnectorClient) -> Any:
-            return await connector.conversations.send_to_conversation(conversation_id, activity)
+            return await connector.conversations.send_to_conversation(
+                conversation_id, activity, **{TENANT_KWARG: tenant}
+            )
 
         try:
             response = await self._with_connector(target, post)
@@ -199,7 +202,7 @@ class TeamsPlatform:
 
         async def put(connector: ConnectorClient) -> Any:
             return await connector.conversations.update_activity(
-                target.conversation_id, ref.message_id, activity
+                target.conversation_id, ref.message_id, activity, **{TENANT_KWARG: tenant}
             )
 
         try:
