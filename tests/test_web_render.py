@@ -192,3 +192,19 @@ def test_slack_renders_a_link_button_with_its_url() -> None:
     )
     [actions] = card_blocks(card)
     assert actions["elements"][0]["url"] == "https://x.org/d"
+
+
+def test_a_restarted_playground_never_reuses_a_message_id() -> None:
+    """The database maps message ids to shares and prompts (for stars and thread replies), so
+    ids from a new process must not collide with the last one's."""
+    from adapters.web.platform import MessageLog
+
+    before, after = MessageLog(), MessageLog()
+    first = {before.next_id() for _ in range(50)}
+    assert not first & {after.next_id() for _ in range(50)}
+    _, conversation, _ = inbound.typed_event(
+        {"as": "W_BEN", "where": "channel", "text": "hi", "thread": sorted(first)[0]}
+    )
+    assert conversation.thread_id in first
+    with pytest.raises(inbound.BadRequest):
+        inbound.typed_event({"as": "W_BEN", "where": "channel", "text": "hi", "thread": "x<1>"})

@@ -34,6 +34,7 @@ MAX_TEXT = 8000
 MAX_VALUE = 8000
 _PREFIX = re.compile(r"^\s*(?:/pln\b|@pln(?:[ _-]?bot)?\b)\s*", re.I)
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_MESSAGE_ID = re.compile(r"^m[0-9a-f]*-?\d{1,12}$")
 
 
 class BadRequest(ValueError):
@@ -94,7 +95,7 @@ def typed_event(body: Mapping[str, Any]) -> tuple[Persona, ConversationRef, Even
     user = user_ref(persona)
     key = _dedupe(body, "say")
     if thread and not conversation.is_dm:
-        if not isinstance(thread, str) or not thread.startswith("m"):
+        if not isinstance(thread, str) or not _MESSAGE_ID.match(thread):
             raise BadRequest("bad thread id")
         conversation = replace(conversation, thread_id=thread)
         return (
@@ -148,7 +149,7 @@ def reaction_event(body: Mapping[str, Any], *, reaction: str, added: bool) -> Re
     """The star toggle on a channel message."""
     persona = persona_of(body)
     message_id = body.get("message")
-    if not isinstance(message_id, str) or not message_id.startswith("m"):
+    if not isinstance(message_id, str) or not _MESSAGE_ID.match(message_id):
         raise BadRequest("bad message id")
     conversation = channel_ref()
     return ReactionEvent(

@@ -101,6 +101,9 @@ class MessageLog:
         self.files: OrderedDict[str, StoredFile] = OrderedDict()
         self.version = 0
         self._ids = itertools.count(1)
+        # Ids differ from one process to the next: the database remembers which message
+        # stood for which share or prompt, so a restarted log must never reuse an old id.
+        self._prefix = f"m{secrets.token_hex(4)}-"
 
     def add(self, message: StoredMessage) -> StoredMessage:
         conversation = self.conversations.setdefault(message.channel_id, [])
@@ -114,7 +117,7 @@ class MessageLog:
         return message
 
     def next_id(self) -> str:
-        return f"m{next(self._ids)}"
+        return f"{self._prefix}{next(self._ids)}"
 
     def add_file(self, filename: str, content: bytes, mime_type: str) -> str:
         file_id = secrets.token_urlsafe(18)
