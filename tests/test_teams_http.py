@@ -543,3 +543,16 @@ async def test_malformed_requests_are_refused_and_store_nothing(teams: TeamsRig)
     status, _ = await teams.post({"text": "no type"})
     assert status == 400
     assert teams.rows(Member) == [] and teams.rows(InboundReceipt) == []
+
+
+async def test_coach_add_with_a_teams_mention_grants_the_role_and_names_them(
+    teams: TeamsRig,
+) -> None:
+    await teams.say("help", person=TOMAS)  # the bot has met Tomas
+    await teams.say("coach add <at>Tomas Okafor</at>", person=COACH, mentions=[TOMAS])
+    reply = await teams.fake.wait_for(
+        lambda c: c.conversation == personal_chat(COACH) and "is now a coach" in c.text
+    )
+    assert reply[0].text.startswith("**Tomas Okafor** is now a coach")
+    tomas = next(m for m in teams.rows(Member) if m.user_id == TOMAS.aad)
+    assert tomas.is_coach

@@ -37,7 +37,7 @@ PLATFORM = "teams"
 MAX_ID = 64
 MAX_VALUE = 10_000
 _LINK = re.compile(r"<a\b[^>]*\bhref=\"([^\"]+)\"[^>]*>.*?</a>", re.I | re.S)
-_TAG = re.compile(r"<[^>]+>")
+_TAG = re.compile(r"<(?!@)[^>]+>")  # markup, but not our <@user> mentions
 _THREAD = re.compile(r";messageid=(\d+)", re.I)
 
 # (Teams id, AAD object id or None) -> our user id; the bridge passes one that knows the
