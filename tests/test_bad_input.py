@@ -51,7 +51,7 @@ async def test_a_command_family_alone_lists_its_usages(story: Story) -> None:
     assert sent.text.splitlines() == [
         "`goal` needs a little more. Try one of:",
         "• `goal add <text>` — set a professional goal",
-        "• `goal list` — your goals and latest ratings",
+        "• `goal list [page]` — your goals and latest ratings",
         "• `goal done <n>` — mark goal n as achieved",
     ]
     assert "`digest preview [YYYY-Www]`" in only(await story.command("U_COACH", "digest")).text
