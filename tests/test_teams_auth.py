@@ -133,6 +133,14 @@ async def test_a_valid_token_is_accepted_and_replies_carry_the_bots_own_token(
     assert {c.headers.get("Authorization") for c in replies} == {f"Bearer {OUTBOUND_TOKEN}"}
     assert "Use exit tickets daily" in replies[-1].text
     assert fake.openid_fetches == 1  # signing keys are fetched once, then cached
+    # An accepted token stays bound to what it was issued for: another serviceUrl is refused.
+    token = "Bearer " + fake.sign_token()
+    assert (
+        await secured.post(message("help", service_url=fake.service_url, personal=True), token)
+        == 200
+    )
+    elsewhere = message("help", service_url="https://evil.example/", personal=True)
+    assert await secured.post(elsewhere, token) == 401
 
 
 async def test_microsofts_own_endpoints_refuse_bad_tokens_without_the_network(

@@ -353,6 +353,11 @@ class PooledAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         self.anonymous = anonymous
         self.auth_loop = auth_loop
         self._token_clients: dict[str, UserTokenClient] = {}
+        # Validated tokens, until they expire: the Bot Framework service sends the same token
+        # with every activity for up to an hour, and checking its RS256 signature again each
+        # time changes nothing. The key is the whole token plus what it was checked against
+        # (channel and serviceUrl), so only an identical, already-verified token hits.
+        self._validated: dict[tuple[str, str, str], tuple[float, AuthenticateRequestResult]] = {}
 
     async def authenticate_request(
         self, activity: Activity, auth_header: str | None
@@ -361,6 +366,10 @@ class PooledAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         header = None if self.anonymous else (auth_header or None)
         if not self.anonymous and not header:
             raise PermissionError("no Authorization header")
+        key = (header or "", activity.channel_id or "", activity.service_url or "")
+        cached = self._validated.get(key) if header else None
+        if cached is not None and time.time() < cached[0]:
+            return self._result(cached[1])
         try:
             call = self.inner.authenticate_request(activity, header)
             result = await (self.auth_loop.run(call) if self.auth_loop else call)
@@ -369,6 +378,23 @@ class PooledAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         except Exception as exc:  # malformed token, unknown key, keys unreachable, timeout
             raise PermissionError(f"token not accepted: {exc.__class__.__name__}") from exc
         result.connector_factory = self.connectors
+        expires = (result.claims_identity.claims or {}).get("exp") if header else None
+        if isinstance(expires, (int, float)) and expires > time.time():
+            if len(self._validated) >= 2048:
+                now = time.time()
+                self._validated = {k: v for k, v in self._validated.items() if v[0] > now}
+                if len(self._validated) >= 2048:
+                    self._validated.clear()
+            self._validated[key] = (float(expires), result)
+        return self._result(result)
+
+    @staticmethod
+    def _result(validated: AuthenticateRequestResult) -> AuthenticateRequestResult:
+        result = AuthenticateRequestResult()
+        result.claims_identity = validated.claims_identity
+        result.audience = validated.audience
+        result.caller_id = validated.caller_id
+        result.connector_factory = validated.connector_factory
         return result
 
     async def authenticate_streaming_request(
