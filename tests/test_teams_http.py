@@ -556,3 +556,35 @@ async def test_coach_add_with_a_teams_mention_grants_the_role_and_names_them(
     assert reply[0].text.startswith("**Tomas Okafor** is now a coach")
     tomas = next(m for m in teams.rows(Member) if m.user_id == TOMAS.aad)
     assert tomas.is_coach
+
+
+async def test_a_form_asked_for_in_a_channel_comes_privately_and_acts_in_that_channel(
+    teams: TeamsRig,
+) -> None:
+    await setup_community(teams)
+    await teams.say("share")  # no link: the share form, in Ana's 1:1 chat
+    form = (
+        await teams.fake.wait_for(
+            lambda c: (
+                c.conversation == personal_chat(ANA) and "share_submit" in json.dumps(c.card or {})
+            )
+        )
+    )[0]
+    submit = form.action("share_submit")
+    assert submit["data"]["pln"]["ch"] == CHANNEL
+    status, body = await teams.post(
+        card_click(
+            submit,
+            service_url=teams.fake.service_url,
+            person=ANA,
+            personal=True,
+            reply_to=form.answered or "",
+            inputs={"url": "https://example.org/jigsaw", "title": "Jigsaw reading groups"},
+        )
+    )
+    assert status == 200 and body["statusCode"] == 200
+    posted = await teams.fake.wait_for(
+        lambda c: c.conversation == CHANNEL and "Jigsaw reading groups" in json.dumps(c.card or {})
+    )
+    assert posted[0].action("endorse")
+    assert [a.title for a in teams.rows(Artifact)] == ["Jigsaw reading groups"]

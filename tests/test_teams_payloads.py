@@ -260,3 +260,24 @@ def test_pacing_keys_and_backoff() -> None:
     assert 3.0 <= backoff_delay(0, "3") <= 3.6  # Retry-After is honoured
     delays = [backoff_delay(attempt, None) for attempt in range(8)]
     assert all(0 < d <= 8.0 for d in delays) and delays[3] >= 2.0  # exponential, capped
+
+
+def test_a_private_copy_of_a_channel_form_acts_in_that_channel() -> None:
+    form = Card(
+        inputs=(Input(id="url", label="Link"),),
+        submit=Button(label="Share", action_id="share_submit"),
+    )
+    card = render.adaptive_card(form, signer=SIGNER, tenant=TENANT, origin=CHANNEL)
+    data = card["actions"][0]["data"]
+    raw = payload("message_card_submit")  # pressed in the 1:1 chat
+    raw["value"] = dict(data, url="https://example.org/x")
+    event = inbound.card_action(Activity().deserialize(raw), signer=SIGNER)
+    assert isinstance(event, ActionEvent)
+    assert event.conversation.channel_id == CHANNEL and not event.conversation.is_dm
+    assert event.values == {"url": "https://example.org/x"}
+    moved = json.loads(json.dumps(data))
+    moved["pln"]["ch"] = "19:another-channel@thread.tacv2"
+    raw["value"] = moved
+    assert isinstance(
+        inbound.card_action(Activity().deserialize(raw), signer=SIGNER), inbound.CardRefused
+    )

@@ -271,10 +271,11 @@ def card_action(
     if not isinstance(ours, dict):
         return CardRefused("not one of our cards")
     action, value, signature = ours.get("a"), ours.get("v", ""), ours.get("s")
-    if not (isinstance(action, str) and isinstance(value, str) and isinstance(signature, str)):
+    origin = ours.get("ch", "")
+    if not all(isinstance(x, str) for x in (action, value, signature, origin)):
         return CardRefused("malformed card data")
     tenant = tenant_of(activity)
-    if not signer.verify(tenant, action, value, signature):
+    if not signer.verify(tenant, action, value, signature, origin):
         return CardRefused("signature does not match")
     values = {
         str(key): str(item)[:MAX_VALUE]
@@ -287,16 +288,19 @@ def card_action(
             return CardRefused("no choice made", needs_choice=True)
         value = f"{value}:{choice.strip()}"
     conversation = conversation_ref(activity)
+    # A private copy of a card asked for in a channel acts in that channel (where a share
+    # goes, whose community it is), as a Slack modal does; replies stay private.
+    acting_in = ConversationRef(
+        platform=conversation.platform,
+        workspace_id=conversation.workspace_id,
+        channel_id=origin or conversation.channel_id,
+        is_dm=conversation.is_dm and not origin,
+        name="" if origin else conversation.name,
+        raw=None if origin else conversation.raw,
+    )
     return ActionEvent(
         user=user_ref(activity, resolve=resolve),
-        conversation=ConversationRef(
-            platform=conversation.platform,
-            workspace_id=conversation.workspace_id,
-            channel_id=conversation.channel_id,
-            is_dm=conversation.is_dm,
-            name=conversation.name,
-            raw=conversation.raw,
-        ),
+        conversation=acting_in,
         action_id=action,
         value=value,
         values=values,

@@ -152,8 +152,10 @@ class TeamsPlatform:
 
     # -- the port ----------------------------------------------------------------------------
     async def send(self, conversation: ConversationRef, message: Message) -> MessageRef:
+        origin = ""
         if message.visibility is Visibility.EPHEMERAL and not conversation.is_dm:
             assert message.to is not None
+            origin = conversation.channel_id  # the card's buttons still act there
             conversation = await self.open_dm(message.to)
         target = self.target(conversation)
         tenant = target.tenant or conversation.workspace_id
@@ -165,7 +167,7 @@ class TeamsPlatform:
         else:
             names = self._names(tenant, message.text, message.card.body if message.card else "")
             activity = render.message_activity(
-                message, signer=self.signer, tenant=tenant, names=names
+                message, signer=self.signer, tenant=tenant, names=names, origin=origin
             )
         conversation_id = target.conversation_id
         if message.thread_id and target.conversation_type == "channel":

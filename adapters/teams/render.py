@@ -39,12 +39,14 @@ class Signer:
     def __init__(self, key: str) -> None:
         self._key = hashlib.sha256(f"plnbot-teams-card:{key}".encode()).digest()
 
-    def sign(self, tenant: str, action: str, value: str) -> str:
-        message = f"{tenant}\x1f{action}\x1f{value}".encode()
+    def sign(self, tenant: str, action: str, value: str, origin: str = "") -> str:
+        message = f"{tenant}\x1f{action}\x1f{value}\x1f{origin}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:24]
 
-    def verify(self, tenant: str, action: str, value: str, signature: str) -> bool:
-        return hmac.compare_digest(self.sign(tenant, action, value), signature or "")
+    def verify(
+        self, tenant: str, action: str, value: str, signature: str, origin: str = ""
+    ) -> bool:
+        return hmac.compare_digest(self.sign(tenant, action, value, origin), signature or "")
 
 
 def clip(text: str, limit: int) -> str:
@@ -65,23 +67,36 @@ def _text_block(text: str, **extra: Any) -> dict[str, Any]:
 
 
 def _action_data(
-    signer: Signer, tenant: str, action: str, value: str, *, choice: bool = False
+    signer: Signer, tenant: str, action: str, value: str, *, choice: bool = False, origin: str = ""
 ) -> dict[str, Any]:
-    data: dict[str, Any] = {"a": action, "v": value, "s": signer.sign(tenant, action, value)}
+    data: dict[str, Any] = {
+        "a": action,
+        "v": value,
+        "s": signer.sign(tenant, action, value, origin),
+    }
+    if origin:
+        data["ch"] = origin  # a private copy of a card asked for in this channel
     if choice:
         data["c"] = 1  # the value is completed by the card's choice set
     return {DATA_KEY: data}
 
 
 def _action(
-    button: Button, signer: Signer, tenant: str, *, choice_prefix: str | None = None
+    button: Button,
+    signer: Signer,
+    tenant: str,
+    *,
+    choice_prefix: str | None = None,
+    origin: str = "",
 ) -> dict[str, Any]:
     if button.url:
         return {"type": "Action.OpenUrl", "title": clip(button.label, 80), "url": button.url}
     if choice_prefix is not None:
-        data = _action_data(signer, tenant, button.action_id, choice_prefix, choice=True)
+        data = _action_data(
+            signer, tenant, button.action_id, choice_prefix, choice=True, origin=origin
+        )
     else:
-        data = _action_data(signer, tenant, button.action_id, button.value)
+        data = _action_data(signer, tenant, button.action_id, button.value, origin=origin)
     action: dict[str, Any] = {
         "type": "Action.Execute",
         "title": clip(button.label, 80),
@@ -144,8 +159,15 @@ def choice_row(buttons: tuple[Button, ...]) -> ChoiceRow | None:
 
 
 def adaptive_card(
-    card: Card, *, signer: Signer, tenant: str, names: Mapping[str, str] | None = None
+    card: Card,
+    *,
+    signer: Signer,
+    tenant: str,
+    names: Mapping[str, str] | None = None,
+    origin: str = "",
 ) -> dict[str, Any]:
+    """`origin`: the channel a private copy of this card was asked for in (Teams shows it in
+    the 1:1 chat); its actions then act as if pressed there, as Slack's modals do."""
     body: list[dict[str, Any]] = []
     if card.title:
         body.append(_text_block(card.title, weight="Bolder", size="Medium"))
@@ -184,12 +206,12 @@ def adaptive_card(
     actions: list[dict[str, Any]] = []
     if row is not None:
         submit = Button(label="Save", action_id=row.action.action_id, style="primary")
-        actions.append(_action(submit, signer, tenant, choice_prefix=row.prefix))
+        actions.append(_action(submit, signer, tenant, choice_prefix=row.prefix, origin=origin))
         actions += [_action(b, signer, tenant) for b in card.buttons if b.url]
     else:
-        actions += [_action(b, signer, tenant) for b in card.buttons]
+        actions += [_action(b, signer, tenant, origin=origin) for b in card.buttons]
     if card.submit is not None:
-        actions.append(_action(card.submit, signer, tenant))
+        actions.append(_action(card.submit, signer, tenant, origin=origin))
     return {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -200,7 +222,12 @@ def adaptive_card(
 
 
 def message_activity(
-    message: Message, *, signer: Signer, tenant: str, names: Mapping[str, str] | None = None
+    message: Message,
+    *,
+    signer: Signer,
+    tenant: str,
+    names: Mapping[str, str] | None = None,
+    origin: str = "",
 ) -> dict[str, Any]:
     """A Bot Framework message activity (as JSON) for a neutral message.
 
@@ -213,7 +240,9 @@ def message_activity(
         activity["attachments"] = [
             {
                 "contentType": CARD_CONTENT_TYPE,
-                "content": adaptive_card(message.card, signer=signer, tenant=tenant, names=names),
+                "content": adaptive_card(
+                    message.card, signer=signer, tenant=tenant, names=names, origin=origin
+                ),
             }
         ]
     else:
