@@ -98,13 +98,20 @@ class Bot:
 
     async def handle(self, event: Event, platform: Platform) -> list[MessageRef]:
         """Handle one event end to end; returns the refs of the messages it posted."""
+        outgoing = await self.process(event, platform)
+        return await self.deliver(platform, event, outgoing)
+
+    async def process(self, event: Event, platform: Platform) -> list[Message]:
+        """The unit of work alone: commit what the event changes, return the replies to send.
+
+        Adapters whose replies are paced by the platform send them separately, so one busy
+        channel never holds up the database work of other people's events."""
         outgoing, signals = await self._run(event, platform)
-        refs = await self.deliver(platform, event, outgoing)
         if "outbox" in signals:
             self.outbox_wakeup.set()
         if "schedules" in signals and self.on_schedules_changed is not None:
             self.on_schedules_changed()
-        return refs
+        return outgoing
 
     async def _run(self, event: Event, platform: Platform) -> tuple[list[Message], set[str]]:
         try:

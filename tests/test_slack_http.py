@@ -86,7 +86,7 @@ class SlackRig:
     async def settle(self) -> None:
         """Wait until the work done after the acks has finished."""
         await asyncio.sleep(0.05)
-        await self.runtime.slack.work.join()  # type: ignore[attr-defined]
+        await self.runtime.slack.idle()  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ neutral event and let the bot do the database work and replies after the ack.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import replace
@@ -62,6 +63,8 @@ class SlackBridge:
         self.platform = platform
         self._people: dict[tuple[str, str], UserInfo] = {}
         self.work = DeferredWork()
+        self._sending: set[asyncio.Task[list[Any]]] = set()
+        self._lookups: dict[tuple[str, str], asyncio.Future[UserInfo]] = {}
         kwargs: dict[str, Any] = {
             "signing_secret": settings.slack_signing_secret or "socket-mode",
             "client": make_client(settings.slack_bot_token, settings.slack_api_url),
@@ -84,29 +87,50 @@ class SlackBridge:
         self.work.submit(f"{event.user.workspace_id}:{event.user.user_id}", lambda: self.run(event))
 
     async def run(self, event: Event | None) -> None:
-        """Handle a neutral event; never lets an exception reach Slack."""
+        """Handle a neutral event; never lets an exception reach Slack. The database work
+        runs here, in order; the replies go out on their own, paced per channel."""
         if event is None or not event.user.user_id:
             return
         try:
             event = await self._with_name(event)
-            await self.bot.handle(event, self.platform)
+            outgoing = await self.bot.process(event, self.platform)
         except Exception:
             log.exception("Slack event %s failed", type(event).__name__)
+            return
+        if outgoing:
+            task = asyncio.get_running_loop().create_task(
+                self.bot.deliver(self.platform, event, outgoing)
+            )
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
 
     async def _with_name(self, event: Event) -> Event:
         """Members are shown by their Slack display name, and their Slack timezone serves
-        until they set one; look both up once per process."""
+        until they set one; look both up once per process (concurrent first looks share one
+        users.info call)."""
         key = (event.user.workspace_id, event.user.user_id)
         if key not in self._people:
+            pending = self._lookups.get(key)
+            if pending is None:
+                pending = asyncio.ensure_future(self.platform.user_info(event.user))
+                self._lookups[key] = pending
             try:
-                self._people[key] = await self.platform.user_info(event.user)
+                self._people[key] = await asyncio.shield(pending)
             except Exception:
                 return event
+            finally:
+                self._lookups.pop(key, None)
         info = self._people[key]
         return replace(
             event,
             user=replace(event.user, name=info.name or event.user.name, timezone=info.timezone),
         )
+
+    async def idle(self) -> None:
+        """Wait until queued work and its replies are done (tests, shutdown)."""
+        await self.work.join()
+        while self._sending:
+            await asyncio.gather(*list(self._sending), return_exceptions=True)
 
     def _register(self) -> None:
         app = self.app

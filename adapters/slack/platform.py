@@ -98,11 +98,13 @@ class SlackPlatform:
         self._clients.pop(team_id, None)
 
     async def _paced(self, team_id: str, channel: str) -> None:
-        await self._workspace_pace.acquire(team_id)
+        # The channel's turn first: a busy channel then never holds up other channels'
+        # messages in the workspace queue.
         await self._channel_pace.acquire(f"{team_id}:{channel}")
+        await self._workspace_pace.acquire(team_id)
 
     async def _call(self, team_id: str, method: str, **kwargs: Any) -> Any:
-        if method.startswith("chat."):
+        if method in ("chat.postMessage", "chat.update"):
             await self._paced(team_id, str(kwargs.get("channel", "")))
         client = await self.client(team_id)
         try:
