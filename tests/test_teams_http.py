@@ -529,6 +529,31 @@ async def test_export_is_sent_as_a_file_after_consent(teams: TeamsRig) -> None:
     assert info[0].conversation == personal_chat(ANA)
     uploaded = json.loads(teams.fake.uploads["plnbot-export.json"])
     assert "Student-led conferences" in json.dumps(uploaded)
+    # The file was kept only until then: a second answer finds nothing, and says so.
+    again = json.loads(json.dumps(accept))
+    again["id"] = "f:second-answer"
+    await teams.post(again)
+    await teams.fake.wait_for(
+        lambda c: c.conversation == personal_chat(ANA) and "no longer waiting" in c.text
+    )
+    # Someone else's answer to Ana's card can't take her file.
+    await teams.say("export", personal=True)
+    consent = await teams.fake.wait_for(
+        lambda c: (
+            c.conversation == personal_chat(ANA)
+            and any(
+                "file.consent" in a["contentType"] for a in (c.body or {}).get("attachments", [])
+            )
+        ),
+        count=2,
+    )
+    stolen = json.loads(json.dumps(accept))
+    stolen["id"] = "f:someone-else"
+    stolen["from"] = TOMAS.account()
+    stolen["value"]["context"] = consent[-1].body["attachments"][0]["content"]["acceptContext"]
+    await teams.post(stolen)
+    await teams.fake.wait_for(lambda c: "no longer waiting" in c.text, count=2)
+    assert len(teams.fake.uploads) == 1
 
 
 async def test_malformed_requests_are_refused_and_store_nothing(teams: TeamsRig) -> None:

@@ -4,7 +4,7 @@
   channel thread, or a card's Action.Submit (a message with `value`);
 - invoke `adaptiveCard/action`: a card's Action.Execute; answered with an invoke response
   that only the person who clicked sees;
-- invoke `fileConsent/invoke`: the person accepted (or declined) their `export` file;
+- invoke `fileConsent/invoke`: the person accepted (or declined) a file (`export`, a portfolio);
 - conversationUpdate / installationUpdate: people and the bot joining; every person met is
   remembered so the bot can reach them, and greeted once with the profile card;
 - messageReaction: "like" on an artifact card endorses, removing it withdraws.
@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -27,14 +26,8 @@ from bot.config import Settings
 from bot.dispatch import SOMETHING_WENT_WRONG, Bot
 from bot.events import ConversationRef, Event, MemberJoinedEvent, MessageRef, UserRef
 from bot.messages import Card, Message, Visibility
-from bot.privacy import export_member
 from bot.profiles import profile_form
-from storage.queries import (
-    claim_receipt,
-    find_member,
-    get_or_create_member,
-    get_or_create_workspace,
-)
+from storage.queries import claim_receipt, get_or_create_member, get_or_create_workspace
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +46,7 @@ HELLO = (
 CARD_GONE = "That card's button isn't one I can act on any more. Type `help` to see what I can do."
 PICK_FIRST = "Please choose a number from 0 to 10 first, then press Save."
 DONE = "Done."
+FILE_GONE = "That file is no longer waiting for you; ask for it again (for example `export`)."
 
 
 class ClickerPlatform:
@@ -308,8 +302,8 @@ class TeamsBridge:
     async def _file_consent(
         self, turn: TurnContext, platform: TeamsPlatform, resolve: inbound.Resolver
     ) -> None:
-        """`export` sends a consent card; on accept, the export is made again (nothing is kept
-        waiting) and uploaded to the OneDrive URL Teams gives."""
+        """A file's consent card was answered: on accept, upload the kept file to the OneDrive
+        URL Teams gives and show it; on decline, drop it."""
         activity = turn.activity
         value = activity.value if isinstance(activity.value, dict) else {}
         context = value.get("context") if isinstance(value.get("context"), dict) else {}
@@ -317,34 +311,29 @@ class TeamsBridge:
         user = inbound.user_ref(activity, resolve=resolve)
         conversation = inbound.conversation_ref(activity)
         await self._invoke_response(turn, {}, status=200)
-        if context.get("pln") != "export":
+        key = context.get("k")
+        if (
+            context.get("pln") != "file"
+            or not isinstance(key, str)
+            or not self.signer.verify(user.workspace_id, "file", key, str(context.get("s") or ""))
+        ):
+            log.warning("file consent with unknown context refused")
+            return
+        kept = self.references.take_file(key=key, tenant=user.workspace_id, user_id=user.user_id)
+        if kept is None:
+            await self._say(platform, conversation, FILE_GONE)
             return
         if value.get("action") != "accept":
-            await self.bot.deliver(
-                platform,
-                None,
-                [Message(text="Okay, I won't send the file.", conversation=conversation)],
-            )
+            await self._say(platform, conversation, f"Okay, I won't send {kept['filename']}.")
             return
-        with self.bot.db.session() as session:
-            workspace = get_or_create_workspace(
-                session,
-                platform=inbound.PLATFORM,
-                external_id=user.workspace_id,
-                now=self.bot.clock.now(),
-            )
-            member = find_member(session, workspace_id=workspace.id or 0, user_id=user.user_id)
-            data = export_member(session, member) if member is not None else {}
-        content = json.dumps(data, indent=2, ensure_ascii=False, default=str).encode("utf-8")
+        content: bytes = kept["content"]
         url = upload.get("uploadUrl")
+        # https only; plain http just when the connector itself is (a local emulator)
+        local = str(activity.service_url).startswith("http:")
         try:
-            # https only; plain http just when the connector itself is (a local emulator)
-            schemes = (
-                ("https://", "http://")
-                if str(activity.service_url).startswith("http:")
-                else ("https://",)
-            )
-            if not isinstance(url, str) or not url.startswith(schemes):
+            if not isinstance(url, str) or not url.startswith(
+                ("https://", "http://") if local else ("https://",)
+            ):
                 raise ValueError("no usable upload URL")
             async with self.http().put(
                 url,
@@ -353,15 +342,13 @@ class TeamsBridge:
                     "Content-Range": f"bytes 0-{len(content) - 1}/{len(content)}",
                     "Content-Length": str(len(content)),
                 },
-                timeout=aiohttp.ClientTimeout(total=30),
+                timeout=aiohttp.ClientTimeout(total=60),
             ) as response:
                 if response.status >= 300:
                     raise ValueError(f"upload answered {response.status}")
         except Exception:
-            log.exception("uploading an export to Teams failed")
-            await self.bot.deliver(
-                platform, None, [Message(text=SOMETHING_WENT_WRONG, conversation=conversation)]
-            )
+            log.exception("uploading a file to Teams failed")
+            await self._say(platform, conversation, SOMETHING_WENT_WRONG)
             return
         info = {
             "type": "message",
@@ -369,10 +356,10 @@ class TeamsBridge:
                 {
                     "contentType": "application/vnd.microsoft.teams.card.file.info",
                     "contentUrl": upload.get("contentUrl"),
-                    "name": upload.get("name") or "plnbot-export.json",
+                    "name": upload.get("name") or kept["filename"],
                     "content": {
                         "uniqueId": upload.get("uniqueId"),
-                        "fileType": upload.get("fileType") or "json",
+                        "fileType": upload.get("fileType") or kept["filename"].rpartition(".")[2],
                     },
                 }
             ],
@@ -385,4 +372,7 @@ class TeamsBridge:
         try:
             await platform._with_connector(target, post)
         except Exception:
-            log.exception("posting the export's file card failed")
+            log.exception("posting the file card failed")
+
+    async def _say(self, platform: TeamsPlatform, conversation: ConversationRef, text: str) -> None:
+        await self.bot.deliver(platform, None, [Message(text=text, conversation=conversation)])

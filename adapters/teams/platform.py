@@ -163,7 +163,12 @@ class TeamsPlatform:
             if target.conversation_type != "personal":
                 conversation = await self.open_dm(message.to) if message.to else conversation
                 target = self.target(conversation)
-            activity = render.file_consent_activity(message)
+            owner = message.to.user_id if message.to else ""
+            key = self.references.keep_file(
+                tenant=tenant, user_id=owner, attachment=message.attachment
+            )
+            context = {"pln": "file", "k": key, "s": self.signer.sign(tenant, "file", key)}
+            activity = render.file_consent_activity(message, context=context)
         else:
             names = self._names(tenant, message.text, message.card.body if message.card else "")
             activity = render.message_activity(

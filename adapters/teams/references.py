@@ -9,8 +9,10 @@ is already stored within a few minutes is not written again.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,13 +27,15 @@ from adapters.teams import inbound
 from adapters.teams.inbound import PLATFORM, Resolver, short_id
 from bot.clock import Clock
 from storage.db import Database
-from storage.models import Member, Workspace
+from storage.models import KeyValue, Member, Workspace
 from storage.queries import find_member, get_or_create_member, get_or_create_workspace
 from storage.teams_tables import TeamsConversation, TeamsMember
 
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 600.0
+FILE_PREFIX = "teams-file:"
+FILE_SECONDS = 3600
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -341,6 +345,56 @@ class References:
         row.reference = reference
         row.updated_at = self.clock.now()
         session.add(row)
+
+    # -- files waiting for consent ----------------------------------------------------------
+    def keep_file(self, *, tenant: str, user_id: str, attachment: Any) -> str:
+        """Keep a file (an export, a portfolio) until its owner accepts it in Teams; returns
+        its key. Kept in the database, so any replica can finish the upload; an hour at most."""
+        now = self.clock.now()
+        with self.db.session() as session:
+            workspace = self._workspace(session, tenant)
+            member = find_member(session, workspace_id=workspace.id or 0, user_id=user_id)
+            if member is None:
+                raise ValueError("a file for someone the bot doesn't know")
+            for row in session.exec(
+                select(KeyValue).where(KeyValue.key.startswith(FILE_PREFIX))  # type: ignore[attr-defined]
+            ):
+                if json.loads(row.value).get("expires", 0) < now.timestamp():
+                    session.delete(row)
+            key = f"{FILE_PREFIX}{member.id}:{secrets.token_hex(16)}"
+            session.add(
+                KeyValue(
+                    key=key,
+                    value=json.dumps(
+                        {
+                            "member": member.id,
+                            "filename": attachment.filename,
+                            "mime_type": attachment.mime_type,
+                            "content": base64.b64encode(attachment.content).decode(),
+                            "expires": now.timestamp() + FILE_SECONDS,
+                        }
+                    ),
+                )
+            )
+        return key
+
+    def take_file(self, *, key: str, tenant: str, user_id: str) -> dict[str, Any] | None:
+        """The kept file, removed from the database, if it is this person's and still there."""
+        now = self.clock.now()
+        with self.db.session() as session:
+            row = session.get(KeyValue, key) if key.startswith(FILE_PREFIX) else None
+            if row is None:
+                return None
+            kept = json.loads(row.value)
+            workspace = self._workspace(session, tenant)
+            member = find_member(session, workspace_id=workspace.id or 0, user_id=user_id)
+            if member is None or member.id != kept.get("member"):
+                return None
+            session.delete(row)
+        if kept.get("expires", 0) < now.timestamp():
+            return None
+        kept["content"] = base64.b64decode(kept["content"])
+        return kept  # type: ignore[no-any-return]
 
     # -- reading ---------------------------------------------------------------------------
     def conversation(self, *, tenant: str, key: str) -> Target | None:

@@ -251,8 +251,9 @@ def message_activity(
     return activity
 
 
-def file_consent_activity(message: Message) -> dict[str, Any]:
-    """Ask to send a file (Teams bots send files through a consent card in 1:1 chats)."""
+def file_consent_activity(message: Message, *, context: dict[str, Any]) -> dict[str, Any]:
+    """Ask to send a file: Teams bots send files through a consent card in 1:1 chats.
+    `context` comes back with the person's answer (it names the file kept meanwhile)."""
     assert message.attachment is not None
     attachment = message.attachment
     return {
@@ -266,8 +267,8 @@ def file_consent_activity(message: Message) -> dict[str, Any]:
                 "content": {
                     "description": clip(message.text, 200),
                     "sizeInBytes": len(attachment.content),
-                    "acceptContext": {"pln": "export"},
-                    "declineContext": {"pln": "export"},
+                    "acceptContext": context,
+                    "declineContext": context,
                 },
             }
         ],
