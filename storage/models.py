@@ -298,5 +298,5 @@ class KeyValue(SQLModel, table=True):
     value: str = Field(sa_type=sa.Text)
 
 
-import storage.slack_tables  # noqa: E402, F401  (Slack OAuth tables live in our schema too)
+import storage.slack_tables  # noqa: E402  (Slack OAuth tables live in our schema too)
 import storage.teams_tables  # noqa: E402, F401  (where the bot can reach people in Teams)

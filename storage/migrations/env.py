@@ -7,7 +7,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import storage.models
-import storage.slack_tables  # noqa: F401
+import storage.slack_tables
 import storage.teams_tables  # noqa: F401
 
 config = context.config
