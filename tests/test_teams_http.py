@@ -613,3 +613,26 @@ async def test_a_form_asked_for_in_a_channel_comes_privately_and_acts_in_that_ch
     )
     assert posted[0].action("endorse")
     assert [a.title for a in teams.rows(Artifact)] == ["Jigsaw reading groups"]
+
+
+async def test_a_local_bot_framework_emulator_can_talk_to_the_anonymous_bot(
+    teams: TeamsRig,
+) -> None:
+    """No tenant, no channelData, no Teams ids: what the Emulator sends on loopback."""
+    status, _ = await teams.post(
+        {
+            "type": "message",
+            "id": "emulator-1",
+            "channelId": "emulator",
+            "serviceUrl": teams.fake.service_url,
+            "from": {"id": "user-1", "name": "User", "role": "user"},
+            "recipient": {"id": "bot-1", "name": "Bot", "role": "bot"},
+            "conversation": {"id": "emulator-conversation-1"},
+            "text": "goal add Try the emulator",
+            "locale": "en-US",
+        }
+    )
+    assert status == 200
+    reply = await teams.fake.wait_for(lambda c: c.conversation == "emulator-conversation-1")
+    assert "Try the emulator" in reply[0].text
+    assert teams.rows(Workspace)[0].external_id == "emulator"

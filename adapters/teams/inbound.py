@@ -62,7 +62,7 @@ def tenant_of(activity: Activity) -> str:
         tenant = conversation.tenant_id or (conversation.additional_properties or {}).get(
             "tenantId"
         )
-    return str(tenant or "")
+    return str(tenant or activity.channel_id or "")  # the Bot Framework Emulator sends none
 
 
 def conversation_type(activity: Activity) -> str:
