@@ -68,6 +68,7 @@ def attach_slack(runtime: Runtime) -> SlackBridge:
                 return web.json_response({"error": "invalid request signature"}, status=401)
             log.warning("malformed Slack request refused (%d bytes)", len(body))
             return web.json_response({"error": "malformed request body"}, status=400)
+        bridge.work.request_arrived()
         bridge.work.busy += 1  # deferred work waits while acks are being made
         try:
             response = await bridge.app.async_dispatch(bolt_request)
