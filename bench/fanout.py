@@ -42,7 +42,17 @@ def free_port() -> int:
 def start_fake(rate: float) -> tuple[subprocess.Popen[str], str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_slack_server", "--port", str(port), "--rate-limit", str(rate), "--seconds", "3600"],
+        [
+            sys.executable,
+            "-m",
+            "tests.fake_slack_server",
+            "--port",
+            str(port),
+            "--rate-limit",
+            str(rate),
+            "--seconds",
+            "3600",
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -66,19 +76,30 @@ def prepare(url: str, members: int) -> Database:
         workspace = Workspace(platform="slack", external_id="T0001", created_at=now)
         session.add(workspace)
         session.flush()
-        community = Community(workspace_id=workspace.id, channel_id="C_PLN", name="Bench", created_at=now)
+        community = Community(
+            workspace_id=workspace.id, channel_id="C_PLN", name="Bench", created_at=now
+        )
         session.add(community)
         session.flush()
         # cadence "off": the worker's planner queues nothing of its own during the run
         session.execute(
             sa.insert(Member),
             [
-                {"workspace_id": workspace.id, "user_id": f"U{i:06d}", "display_name": f"Teacher {i}", "cadence": "off", "created_at": now}
+                {
+                    "workspace_id": workspace.id,
+                    "user_id": f"U{i:06d}",
+                    "display_name": f"Teacher {i}",
+                    "cadence": "off",
+                    "created_at": now,
+                }
                 for i in range(members)
             ],
         )
         ids = session.execute(sa.select(Member.id).order_by(Member.id)).scalars().all()
-        session.execute(sa.insert(Membership), [{"community_id": community.id, "member_id": mid, "joined_at": now} for mid in ids])
+        session.execute(
+            sa.insert(Membership),
+            [{"community_id": community.id, "member_id": mid, "joined_at": now} for mid in ids],
+        )
         session.execute(
             sa.insert(OutboxMessage),
             [
@@ -102,7 +123,11 @@ def prepare(url: str, members: int) -> Database:
 
 def sent(db: Database) -> int:
     with db.engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")).scalar_one()
+        return conn.execute(
+            sa.select(sa.func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.status == "sent")
+        ).scalar_one()
 
 
 def start_worker(db_url: str, api: str, rate: float) -> subprocess.Popen[bytes]:
@@ -133,7 +158,9 @@ def recorded(api: str) -> tuple[Counter[str], int]:
     return Counter(c["channel"] for c in data["calls"]), int(data["rate_limited"])
 
 
-def run(db_url: str, members: int, rate: float, pace: float, kill_at: float | None, timeout: float) -> dict[str, float]:
+def run(
+    db_url: str, members: int, rate: float, pace: float, kill_at: float | None, timeout: float
+) -> dict[str, float]:
     fake, api = start_fake(rate)
     db = prepare(db_url, members)
     peaks = []
@@ -173,15 +200,29 @@ def run(db_url: str, members: int, rate: float, pace: float, kill_at: float | No
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--members", type=int, default=10_000)
-    parser.add_argument("--rate", type=float, default=50.0, help="the fake's workspace-wide limit (messages/s)")
-    parser.add_argument("--pace", type=float, default=None, help="PLNBOT_SLACK_RATE for the sender (default 0.97 x rate)")
-    parser.add_argument("--postgres", default=None, help="run on this PostgreSQL URL (its schema is dropped!)")
+    parser.add_argument(
+        "--rate", type=float, default=50.0, help="the fake's workspace-wide limit (messages/s)"
+    )
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=None,
+        help="PLNBOT_SLACK_RATE for the sender (default 0.97 x rate)",
+    )
+    parser.add_argument(
+        "--postgres", default=None, help="run on this PostgreSQL URL (its schema is dropped!)"
+    )
     args = parser.parse_args()
     pace = args.pace or args.rate * 0.97
     with tempfile.TemporaryDirectory() as folder:
-        print(f"{args.members} check-ins, fake Slack limit {args.rate:g} msg/s, sender pacing {pace:g} msg/s, {'PostgreSQL' if args.postgres else 'SQLite'}", flush=True)
+        print(
+            f"{args.members} check-ins, fake Slack limit {args.rate:g} msg/s, sender pacing {pace:g} msg/s, {'PostgreSQL' if args.postgres else 'SQLite'}",
+            flush=True,
+        )
         timeout = args.members / args.rate * 3 + 60
         for label, kill_at in (("steady", None), ("kill -9 at 50% + restart", 0.5)):
             db_url = args.postgres or f"sqlite:///{folder}/fanout-{kill_at}.db"
