@@ -275,3 +275,18 @@ async def test_cadence(story: Story, db: Database, cadence: str, expected: int) 
         story, db, datetime(2026, 12, 1, tzinfo=UTC), days=28, step=timedelta(hours=1)
     )
     assert len([at for who, at in sent if who == "U_ANA"]) == expected
+
+
+async def test_no_checkins_on_public_holidays_when_a_country_is_set(
+    story: Story, db: Database
+) -> None:
+    await community_with(
+        story,
+        db,
+        {"U_ANA": {"timezone": "America/New_York", "checkin_weekday": 3, "checkin_time": "09:00"}},
+    )
+    us = PlanOptions(default_tz="UTC", nudge_after=timedelta(days=365), holiday_country="US")
+    # Thursday 26 November 2026 is Thanksgiving; Thursday 3 December is not a holiday.
+    sent = await run_weeks(story, db, datetime(2026, 11, 25, tzinfo=UTC), days=9, options=us)
+    days = [local(at, "America/New_York").date().isoformat() for who, at in sent if who == "U_ANA"]
+    assert days == ["2026-12-03"]
