@@ -193,7 +193,11 @@ class Reflection(SQLModel, table=True):
 class Artifact(SQLModel, table=True):
     """Evidence of practice shared in a community."""
 
-    __table_args__ = (sa.Index("ix_artifact_community_created", "community_id", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_artifact_community_created", "community_id", "created_at"),
+        # Is this a member's first share here? (the digest's spotlight)
+        sa.Index("ix_artifact_author_community_created", "author_id", "community_id", "created_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", ondelete="CASCADE")
     author_id: int = Field(foreign_key="member.id", index=True, ondelete="CASCADE")
@@ -209,12 +213,28 @@ class Artifact(SQLModel, table=True):
 class Endorsement(SQLModel, table=True):
     """A peer's endorsement of an artifact; withdrawing deletes the row."""
 
-    __table_args__ = (sa.UniqueConstraint("artifact_id", "endorser_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("artifact_id", "endorser_id"),
+        # Whose work did a member endorse lately? Ring damping in the digest ranking reads
+        # this index alone, never the artifacts.
+        sa.Index("ix_endorsement_endorser_created", "endorser_id", "created_at", "author_id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     artifact_id: int = Field(foreign_key="artifact.id", index=True, ondelete="CASCADE")
     endorser_id: int = Field(foreign_key="member.id", index=True, ondelete="CASCADE")
+    # A copy of the artifact's author, filled in on insert (below). No foreign key of its own:
+    # the row goes with its artifact.
+    author_id: int | None = Field(default=None)
     note: str = _text()
     created_at: datetime = _ts()
+
+
+@sa.event.listens_for(Endorsement, "before_insert")
+def _copy_author(_mapper: Any, connection: Any, target: Endorsement) -> None:
+    if target.author_id is None:
+        target.author_id = connection.scalar(
+            sa.select(Artifact.author_id).where(Artifact.id == target.artifact_id)  # type: ignore[arg-type]
+        )
 
 
 class Digest(SQLModel, table=True):
@@ -298,5 +318,7 @@ class KeyValue(SQLModel, table=True):
     value: str = Field(sa_type=sa.Text)
 
 
+import storage.model_tables  # noqa: E402  (the optional model's usage and cache)
 import storage.slack_tables  # noqa: E402  (Slack OAuth tables live in our schema too)
+import storage.standard_tables  # noqa: E402  (the living standard per element and tag)
 import storage.teams_tables  # noqa: E402, F401  (where the bot can reach people in Teams)

@@ -6,8 +6,10 @@ import sqlalchemy as sa
 from alembic import context
 from sqlmodel import SQLModel
 
+import storage.model_tables
 import storage.models
 import storage.slack_tables
+import storage.standard_tables
 import storage.teams_tables  # noqa: F401
 
 config = context.config
