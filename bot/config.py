@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
     llm_model: str = Field("gpt-4o-mini", alias="PLNBOT_LLM_MODEL")
     llm: str = Field("on", alias="PLNBOT_LLM")
+    llm_timeout: float = Field(10.0, alias="PLNBOT_LLM_TIMEOUT", gt=0)
+    llm_max_tokens: int = Field(300, alias="PLNBOT_LLM_MAX_TOKENS", gt=0)
+    llm_weekly_tokens: int = Field(50_000, alias="PLNBOT_LLM_WEEKLY_TOKENS", ge=0)
 
     timezone: str = Field("UTC", alias="PLNBOT_TIMEZONE")
     nudge_hours: float = Field(24.0, alias="PLNBOT_NUDGE_HOURS", gt=0)
@@ -102,7 +105,9 @@ class Settings(BaseSettings):
 
     @property
     def llm_enabled(self) -> bool:
-        return bool(self.openai_api_key) and self.llm.lower() not in ("off", "0", "false", "no")
+        """A key (or a local OpenAI-compatible server's URL) is set and PLNBOT_LLM isn't off."""
+        configured = bool(self.openai_api_key or self.openai_base_url)
+        return configured and self.llm.lower() not in ("off", "0", "false", "no")
 
 
 def load_settings(**overrides: object) -> Settings:

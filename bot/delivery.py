@@ -6,6 +6,7 @@ row is sent, so the outbox never holds personal text.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -13,11 +14,14 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from bot.checkins import open_checkin, question_card
-from bot.digests import rank_artifacts, render_digest
+from bot.digests import prepare_intro, rank_artifacts, render_digest
 from bot.events import ConversationRef, UserRef
+from bot.llm import ModelClient
 from bot.messages import Card, Link, Message, Visibility
 from bot.prompts import PromptLibrary
 from bot.reflections import create_prompt, prompt_message
+from bot.standards import announcement
+from storage.db import Database
 from storage.models import (
     CheckIn,
     Community,
@@ -30,6 +34,8 @@ from storage.models import (
     Workspace,
 )
 from storage.queries import community_members, enqueue
+
+log = logging.getLogger(__name__)
 
 CHECKIN_EXPIRY = timedelta(hours=20)
 
@@ -176,6 +182,9 @@ def render_row(
             ),
             conversation=channel,
         )
+    if row.kind == "standard":
+        message = announcement(session, prompts, row.object_id or 0, channel)
+        return Delivery(message=message, conversation=channel) if message else None
     if row.kind == "prompt":
         record = session.get(ReflectionPrompt, row.object_id)
         community = session.get(Community, record.community_id) if record else None
@@ -186,6 +195,24 @@ def render_row(
             conversation=channel,
         )
     raise ValueError(f"unknown outbox kind {row.kind!r}")
+
+
+async def prepare_row(db: Database, prompts: PromptLibrary, llm: ModelClient, row_id: int) -> None:
+    """Slow, optional work before a row is rendered: the model's digest introduction (cached,
+    so `render_row` finds it). Never raises: without it the template wording is used."""
+    if not llm.enabled:
+        return
+    try:
+        with db.session() as session:
+            row = session.get(OutboxMessage, row_id)
+            digest = session.get(Digest, row.object_id) if row and row.kind == "digest" else None
+            community = session.get(Community, digest.community_id) if digest else None
+            if digest is None or community is None:
+                return
+            ranked = rank_artifacts(session, community, digest.iso_week)
+            await prepare_intro(session, prompts, llm, community, digest.iso_week, ranked)
+    except Exception:
+        log.exception("preparing outbox row %s failed; sending it without", row_id)
 
 
 def queue_prompt(

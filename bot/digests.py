@@ -1,25 +1,43 @@
-"""Weekly digests: the community's most peer-endorsed shares of one ISO week.
+"""Weekly digests: the community's best peer-judged work of one ISO week, the standards,
+and a participation line (counts only, never anyone's reflection).
 
-Ranking: distinct endorsers (withdrawn endorsements are deleted, so never counted), ties to
-the newer share. Only shares with at least one endorsement appear.
+The choice is bot/ranking.py's `select_digest` (the formula is documented there and in the
+README): the week's endorsed shares by score, ties to the newer share, each contributor once,
+and a spotlight for a member's first share. The introduction is the model's (prepared and
+cached by `prepare_intro`) or the template in prompts/llm.yaml.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from bot.clock import iso_week, week_bounds
+from bot.clock import week_bounds
 from bot.context import Context, UsageError
+from bot.llm import IntroItem, ModelClient, Scrubber, cached_intro, template
 from bot.messages import Card, Field
 from bot.prompts import PromptLibrary
+from bot.ranking import best_note, current_week, select_digest, week_window
 from bot.router import Router
-from storage.models import Artifact, CheckIn, Community, Digest, Endorsement, Member, Reflection
-from storage.queries import enqueue
+from bot.standards import standards_for_digest
+from storage.models import (
+    Artifact,
+    CheckIn,
+    Community,
+    Digest,
+    Endorsement,
+    Member,
+    Membership,
+    Reflection,
+)
+from storage.queries import community_members, enqueue
+
+__all__ = ["current_week", "rank_artifacts", "render_digest", "schedule_digest", "week_window"]
+
+MAX_NAMES = 5
 
 
 @dataclass(frozen=True)
@@ -27,58 +45,73 @@ class Ranked:
     artifact: Artifact
     endorsers: int
     note: str
-
-
-def week_window(community: Community, week: str) -> tuple[datetime, datetime]:
-    """The ISO week as UTC instants, in the community's own timezone."""
-    monday, next_monday = week_bounds(week)
-    zone = ZoneInfo(community.timezone)
-    start = datetime.combine(monday, time(), zone).astimezone(UTC)
-    end = datetime.combine(next_monday, time(), zone).astimezone(UTC)
-    return start, end
-
-
-def current_week(community: Community, now: datetime) -> str:
-    return iso_week(now.astimezone(ZoneInfo(community.timezone)).date())
+    score: float = 0.0
+    spotlight: bool = False  # a member's first share, given the last place
+    endorser_names: tuple[str, ...] = ()
 
 
 def rank_artifacts(
     session: Session, community: Community, week: str, *, limit: int | None = None
 ) -> list[Ranked]:
+    """The week's digest entries, best first (bot/ranking.py: `select_digest`)."""
+    assert community.id is not None
     start, end = week_window(community, week)
-    count = sa.func.count(sa.distinct(Endorsement.endorser_id)).label("endorsers")
-    rows = session.exec(
-        select(Artifact, count)
-        .join(Endorsement, Endorsement.artifact_id == Artifact.id)  # type: ignore[arg-type]
-        .where(
-            Artifact.community_id == community.id,
-            Artifact.created_at >= start,  # type: ignore[operator]
-            Artifact.created_at < end,  # type: ignore[operator]
-            Endorsement.endorser_id != Artifact.author_id,
+    picked = select_digest(
+        session,
+        community_id=community.id,
+        start=start,
+        end=end,
+        size=limit or community.digest_size,
+    )
+    if not picked:
+        return []
+    artifacts = {
+        a.id: a
+        for a in session.exec(
+            select(Artifact).where(Artifact.id.in_([s.artifact_id for s, _ in picked]))  # type: ignore[union-attr]
         )
-        .group_by(Artifact.id)  # type: ignore[arg-type]
-        .order_by(count.desc(), Artifact.created_at.desc(), Artifact.id.desc())  # type: ignore[attr-defined]
-        .limit(limit or community.digest_size)
-    ).all()
-    ranked = []
-    for artifact, endorsers in rows:
-        note = session.exec(
-            select(Endorsement.note)
-            .where(Endorsement.artifact_id == artifact.id, Endorsement.note != "")
-            .order_by(sa.func.length(Endorsement.note).desc(), Endorsement.id)
-        ).first()
-        ranked.append(Ranked(artifact=artifact, endorsers=int(endorsers), note=note or ""))
-    return ranked
+    }
+    voters = {v.endorser_id for s, _ in picked for v in s.votes[:MAX_NAMES]}
+    names = dict(
+        session.exec(
+            select(Member.id, Member.display_name).where(Member.id.in_(voters))  # type: ignore[union-attr]
+        ).all()
+    )
+    return [
+        Ranked(
+            artifact=artifacts[item.artifact_id],
+            endorsers=item.endorsers,
+            note=best_note(session, item),
+            score=item.score,
+            spotlight=spotlight,
+            endorser_names=tuple(
+                names.get(v.endorser_id) or "a peer" for v in item.votes[:MAX_NAMES]
+            ),
+        )
+        for item, spotlight in picked
+    ]
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def participation(session: Session, community: Community, week: str) -> str:
-    """Counts only: never anyone's reflection text."""
+    """Counts only: never anyone's reflection text (private ones are counted, not shown)."""
     start, end = week_window(community, week)
+    members = select(Membership.member_id).where(Membership.community_id == community.id)
     checkins = session.exec(
         select(sa.func.count())
         .select_from(CheckIn)
         .where(
-            CheckIn.community_id == community.id,
+            # Sent to this community, or self-started (in a DM) by one of its members.
+            sa.or_(
+                CheckIn.community_id == community.id,
+                sa.and_(
+                    CheckIn.community_id.is_(None),  # type: ignore[union-attr]
+                    CheckIn.member_id.in_(members),  # type: ignore[attr-defined]
+                ),
+            ),
             CheckIn.status == "answered",
             CheckIn.answered_at >= start,  # type: ignore[operator]
             CheckIn.answered_at < end,  # type: ignore[operator]
@@ -102,36 +135,133 @@ def participation(session: Session, community: Community, week: str) -> str:
             Artifact.created_at < end,  # type: ignore[operator]
         )
     ).one()
-    return f"This week: {shares} shares, {reflections} reflections, {checkins} check-ins answered."
+    return (
+        f"This week: {_count(shares, 'share')}, {_count(reflections, 'reflection')}, "
+        f"{_count(checkins, 'check-in')} answered."
+    )
+
+
+def _names(names: tuple[str, ...], total: int) -> str:
+    shown = list(names)
+    if total > len(shown):
+        shown.append(f"{total - len(shown)} more")
+    if len(shown) <= 1:
+        return "".join(shown)
+    return ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+def _author(session: Session, artifact: Artifact) -> str:
+    author = session.get(Member, artifact.author_id)
+    return author.display_name if author and author.display_name else "a member"
+
+
+def intro_items(
+    session: Session, prompts: PromptLibrary, community: Community, ranked: list[Ranked]
+) -> list[IntroItem]:
+    """What the model may read for the introduction: titles, elements and endorsement notes,
+    scrubbed of every community member's name and id."""
+    assert community.id is not None
+    people = community_members(session, community_id=community.id)
+    people_ids = {p.id for p in people}
+    extra = {r.artifact.author_id for r in ranked} - people_ids
+    if extra:
+        people += list(session.exec(select(Member).where(Member.id.in_(extra))))  # type: ignore[union-attr]
+    scrub = Scrubber([p.display_name for p in people] + [p.user_id for p in people])
+    items = []
+    for item in ranked:
+        assert item.artifact.id is not None
+        notes = session.exec(
+            select(Endorsement.note)
+            .where(Endorsement.artifact_id == item.artifact.id, Endorsement.note != "")
+            .order_by(Endorsement.id)  # type: ignore[arg-type]
+            .limit(3)
+        ).all()
+        items.append(
+            IntroItem(
+                title=scrub(item.artifact.title, 200),
+                element=prompts.element_name(item.artifact.element),
+                endorsers=item.endorsers,
+                notes=tuple(n for n in (scrub(note) for note in notes) if n),
+            )
+        )
+    return items
+
+
+async def prepare_intro(
+    session: Session,
+    prompts: PromptLibrary,
+    llm: ModelClient,
+    community: Community,
+    week: str,
+    ranked: list[Ranked],
+) -> str | None:
+    """Ask the model for the week's introduction (cached per community, week and notes);
+    None when the model is off or failing — the template is used then."""
+    if not llm.enabled or not ranked or community.id is None:
+        return None
+    items = intro_items(session, prompts, community, ranked)
+    return await llm.digest_intro(session, community_id=community.id, week=week, items=items)
 
 
 def render_digest(
-    session: Session, prompts: PromptLibrary, community: Community, week: str, ranked: list[Ranked]
+    session: Session,
+    prompts: PromptLibrary,
+    community: Community,
+    week: str,
+    ranked: list[Ranked],
+    *,
+    intro: str | None = None,
 ) -> tuple[str, Card]:
+    """The digest as text and as a neutral card: introduction, the ranked shares (author,
+    endorsers, best note), the standards, and the participation line."""
     title = f"{community.name} — the week's best work ({week})"
     line = participation(session, community, week)
+    standards = standards_for_digest(session, prompts, community, week)
+    standard_fields = []
+    for standard in standards:
+        value = f"“{standard.artifact.title}” by {standard.author} · " + _count(
+            standard.endorsers, "endorsement"
+        )
+        if standard.new_this_week:
+            value += " — new this week"
+        label = (
+            "New best for " if standard.key.startswith("#") else "Standard · "
+        ) + standard.label
+        standard_fields.append(Field(label=label, value=value))
     if not ranked:
         body = (
             "No endorsed shares this week yet. Share your practice with `share <url>` and "
             f"endorse a peer's work with its Endorse button.\n{line}"
         )
-        return f"{title}\n{body}", Card(title=title, body=body)
+        lines = [title, body] + [f"{f.label}: {f.value}" for f in standard_fields]
+        return "\n".join(lines), Card(title=title, body=body, fields=tuple(standard_fields))
+    if intro is None and community.id is not None:
+        # The model's introduction when one was prepared for exactly these notes.
+        items = intro_items(session, prompts, community, ranked)
+        intro = cached_intro(session, community_id=community.id, week=week, items=items)
+    if intro is None:
+        notes = sum(1 for item in ranked if item.note)
+        intro = template("digest_intro", shares=len(ranked), notes=notes)
     fields = []
-    lines = [title]
+    lines = [title, intro]
     for place, item in enumerate(ranked, 1):
         artifact = item.artifact
-        author = session.get(Member, artifact.author_id)
-        who = author.display_name if author and author.display_name else "a member"
-        plural = "s" if item.endorsers != 1 else ""
-        value = f"by {who} · {item.endorsers} endorsement{plural}"
+        value = f"by {_author(session, artifact)} · " + _count(item.endorsers, "endorsement")
+        if item.endorser_names:
+            value += f" from {_names(item.endorser_names, item.endorsers)}"
+        if item.spotlight:
+            value += "\nFirst share in this community — welcome!"
         if artifact.url:
             value += f"\n{artifact.url}"
         if item.note:
             value += f"\n“{item.note[:300]}”"
-        fields.append(Field(label=f"{place}. {artifact.title}", value=value))
-        lines.append(f"{place}. {artifact.title} — {value}")
+        label = f"{place}. {artifact.title}"
+        fields.append(Field(label=label, value=value))
+        lines.append(f"{label} — {value}")
+    lines += [f"{f.label}: {f.value}" for f in standard_fields]
     lines.append(line)
-    return "\n".join(lines), Card(title=title, fields=tuple(fields), footer=line)
+    card = Card(title=title, body=intro, fields=(*fields, *standard_fields), footer=line)
+    return "\n".join(lines), card
 
 
 def create_digest(
@@ -189,7 +319,8 @@ def register(router: Router) -> None:
         community = _need_community(ctx)
         week = _week_arg(args) or current_week(community, ctx.now)
         ranked = rank_artifacts(ctx.session, community, week)
-        text, card = render_digest(ctx.session, ctx.prompts, community, week, ranked)
+        intro = await prepare_intro(ctx.session, ctx.prompts, ctx.llm, community, week, ranked)
+        text, card = render_digest(ctx.session, ctx.prompts, community, week, ranked, intro=intro)
         ctx.reply(text, card)
 
     @router.command("digest post", summary="post this week's digest to the community", coach=True)

@@ -16,6 +16,7 @@ from bot.events import ActionEvent, ConversationRef, MessageRef, ReactionEvent
 from bot.evidence import artifact_card
 from bot.messages import Button, Card, Input, Message
 from bot.router import Router
+from bot.standards import reconsider
 from storage.models import Artifact, Endorsement
 from storage.queries import find_posted, posted_for
 
@@ -42,6 +43,13 @@ def _existing(ctx: Context, artifact: Artifact) -> Endorsement | None:
     ).first()
 
 
+def _standards(ctx: Context, artifact: Artifact) -> None:
+    """The share's score changed: is it the community's new best for its element or tags?"""
+    ctx.session.flush()
+    if reconsider(ctx.session, ctx.prompts, artifact, now=ctx.now):
+        ctx.wake_outbox = True  # "a new best for …" goes out through the outbox
+
+
 def endorse(ctx: Context, artifact: Artifact, note: str = "") -> bool:
     """Add (or re-note) this member's endorsement; False when it already existed unchanged."""
     existing = _existing(ctx, artifact)
@@ -49,6 +57,7 @@ def endorse(ctx: Context, artifact: Artifact, note: str = "") -> bool:
         if note and note != existing.note:
             existing.note = note
             ctx.session.add(existing)
+            _standards(ctx, artifact)
             return True
         return False
     try:
@@ -64,6 +73,7 @@ def endorse(ctx: Context, artifact: Artifact, note: str = "") -> bool:
             ctx.session.flush()
     except sa.exc.IntegrityError:
         return False  # the same person endorsed concurrently: one row is enough
+    _standards(ctx, artifact)
     return True
 
 
@@ -73,6 +83,7 @@ def withdraw(ctx: Context, artifact: Artifact) -> bool:
         return False
     ctx.session.delete(existing)
     ctx.session.flush()
+    _standards(ctx, artifact)
     return True
 
 

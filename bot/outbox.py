@@ -23,7 +23,8 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from bot.clock import Clock
-from bot.delivery import render_row
+from bot.delivery import prepare_row, render_row
+from bot.llm import ModelClient
 from bot.port import DeliveryError, Platform
 from bot.prompts import PromptLibrary
 from storage.db import Database
@@ -47,8 +48,10 @@ class OutboxSender:
         clock: Clock,
         default_tz: str,
         worker_id: str | None = None,
+        llm: ModelClient | None = None,
     ) -> None:
         self.db = db
+        self.llm = llm  # the optional model, for digest introductions
         self.platforms = platforms
         self.prompts = prompts
         self.clock = clock
@@ -125,6 +128,8 @@ class OutboxSender:
             done += len(batch)
 
     async def deliver(self, row_id: int) -> None:
+        if self.llm is not None:
+            await prepare_row(self.db, self.prompts, self.llm, row_id)  # never raises
         now = self.clock.now()
         with self.db.session() as session:
             row = session.get(OutboxMessage, row_id)

@@ -11,14 +11,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from bot.bands import band
+from bot.clock import iso_week
 from bot.context import Context, UsageError
 from bot.events import ActionEvent, ConversationRef
 from bot.messages import Button, Card, Link, Message
 from bot.prompts import PromptLibrary
 from bot.prompts import ReflectionPrompt as Template
+from bot.ranking import current_week
 from bot.router import Router
-from storage.models import Community, Goal, Member, Reflection, ReflectionPrompt
-from storage.queries import add_membership, find_posted
+from storage.models import CheckIn, Community, Goal, Member, Reflection, ReflectionPrompt
+from storage.queries import add_membership, community_members, find_posted
 
 MAX_REFLECTION = 4000
 
@@ -95,12 +98,28 @@ def create_prompt(
 
 
 def _profile_for_model(session: Session, member: Member) -> dict[str, str]:
-    """What the model may see: role, SNIC and goal — never a name or an id."""
+    """What the model may see: role, SNIC, goal and how the last check-in went — never a
+    name or an id. A check-in's words go only when the member shared them with their
+    community; a private answer contributes its rating and band, not its text."""
     goal = session.exec(
         select(Goal)
         .where(Goal.member_id == member.id, Goal.status == "active")
         .order_by(Goal.number.desc())  # type: ignore[attr-defined]
     ).first()
+    last = session.exec(
+        select(CheckIn)
+        .where(
+            CheckIn.member_id == member.id,
+            CheckIn.status == "answered",
+            CheckIn.rating.is_not(None),  # type: ignore[union-attr]
+        )
+        .order_by(CheckIn.answered_at.desc(), CheckIn.id.desc())  # type: ignore[union-attr]
+    ).first()
+    answer = ""
+    if last is not None and last.rating is not None:
+        answer = f"{last.rating}/10 ({band(last.rating)})"
+        if last.shared and last.reflection:
+            answer += f": {last.reflection[:300]}"
     return {
         "role": (member.role or "educator").replace("_", " "),
         "strengths": member.strengths[:300],
@@ -108,7 +127,16 @@ def _profile_for_model(session: Session, member: Member) -> dict[str, str]:
         "interests": member.interests[:300],
         "constraints": member.constraints[:300],
         "goal": goal.text[:300] if goal else "",
+        "last check-in": answer,
     }
+
+
+def _names_to_scrub(session: Session, member: Member, community_id: int | None) -> list[str]:
+    """Everyone the profile text could name: the member and their community's members."""
+    people = [member]
+    if community_id is not None:
+        people += community_members(session, community_id=community_id)
+    return [p.display_name for p in people] + [p.user_id for p in people]
 
 
 def register(router: Router) -> None:
@@ -183,8 +211,16 @@ def register(router: Router) -> None:
             (p for p in ctx.prompts.reflection_prompts if p.id == prompt.prompt_key), None
         )
         wording = template.for_role(ctx.member.role) if template else prompt.text
+        community = ctx.session.get(Community, prompt.community_id)
+        assert ctx.member.id is not None
         wording = await ctx.llm.personalise_prompt(
-            wording, profile=_profile_for_model(ctx.session, ctx.member)
+            ctx.session,
+            wording,
+            profile=_profile_for_model(ctx.session, ctx.member),
+            member_id=ctx.member.id,
+            community_id=prompt.community_id,
+            week=current_week(community, ctx.now) if community else iso_week(ctx.now.date()),
+            names=_names_to_scrub(ctx.session, ctx.member, prompt.community_id),
         )
         ctx.set_flow("reflection", "text", {"prompt": prompt.id})
         ctx.dm(f"{wording}\nReply here; only you will see it. (`cancel` to stop)")

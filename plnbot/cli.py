@@ -161,7 +161,13 @@ def digest(
     from sqlmodel import select
 
     from bot.clock import week_bounds
-    from bot.digests import current_week, rank_artifacts, render_digest, schedule_digest
+    from bot.digests import (
+        current_week,
+        prepare_intro,
+        rank_artifacts,
+        render_digest,
+        schedule_digest,
+    )
     from plnbot.runtime import build_runtime
     from storage.models import Community
 
@@ -187,7 +193,11 @@ def digest(
         target = found[0]
         chosen = week or current_week(target, runtime.clock.now())
         ranked = rank_artifacts(session, target, chosen)
-        text, _card = render_digest(session, runtime.bot.prompts, target, chosen, ranked)
+        prompts, llm = runtime.bot.prompts, runtime.bot.llm
+        intro = None
+        if llm.enabled:
+            intro = asyncio.run(prepare_intro(session, prompts, llm, target, chosen, ranked))
+        text, _card = render_digest(session, prompts, target, chosen, ranked, intro=intro)
         if post:
             if not runtime.platforms:
                 fail("--post needs a configured platform (SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET)")

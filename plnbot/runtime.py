@@ -80,6 +80,7 @@ class Runtime:
             prompts=self.bot.prompts,
             clock=self.clock,
             default_tz=self.settings.timezone,
+            llm=self.bot.llm,
         )
 
 
