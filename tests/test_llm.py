@@ -127,7 +127,7 @@ async def test_a_slow_failing_or_malformed_model_gives_the_template_quickly(
 ) -> None:
     await setup_community(model_story)
     card = await prompt_card(model_story)
-    fake.mode, fake.delay = mode, 5.0
+    fake.mode, fake.delay = mode, 2.0
     started = time.monotonic()
     dm = await reflect_privately(model_story, "U_ANA", card)
     took = time.monotonic() - started
@@ -315,7 +315,9 @@ def test_the_scrubber_removes_names_ids_mentions_and_addresses() -> None:
     assert "Bennett" in text and "benefits" in text  # whole words only
 
 
-def test_the_model_client_is_off_without_a_key_or_url() -> None:
+def test_the_model_client_is_off_without_a_key_or_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
     settings = Settings(DATABASE_URL="sqlite:///unused.db")  # type: ignore[call-arg]
     assert not ModelClient.from_settings(settings).enabled
     assert json.dumps(ModelClient().prompts["templates"])  # the wording is data in prompts/
