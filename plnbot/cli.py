@@ -41,6 +41,8 @@ def settings_or_exit() -> Settings:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if settings.log_level != "DEBUG":
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per job run is noise
     return settings
 
 
