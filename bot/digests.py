@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from bot.clock import week_bounds
 from bot.context import Context, UsageError
-from bot.llm import IntroItem, ModelClient, Scrubber, cached_intro, template
+from bot.llm import IntroItem, ModelClient, Scrubber, cached_intro, intros_cached, template
 from bot.messages import Card, Field
 from bot.prompts import PromptLibrary
 from bot.ranking import best_note, current_week, select_digest, week_window
@@ -34,8 +34,6 @@ from storage.models import (
     Reflection,
 )
 from storage.queries import community_members, enqueue
-
-__all__ = ["current_week", "rank_artifacts", "render_digest", "schedule_digest", "week_window"]
 
 MAX_NAMES = 5
 
@@ -235,7 +233,7 @@ def render_digest(
         )
         lines = [title, body] + [f"{f.label}: {f.value}" for f in standard_fields]
         return "\n".join(lines), Card(title=title, body=body, fields=tuple(standard_fields))
-    if intro is None and community.id is not None:
+    if intro is None and community.id is not None and intros_cached(session, community.id, week):
         # The model's introduction when one was prepared for exactly these notes.
         items = intro_items(session, prompts, community, ranked)
         intro = cached_intro(session, community_id=community.id, week=week, items=items)

@@ -193,6 +193,19 @@ def intro_request(items: Iterable[IntroItem]) -> str:
     return "\n".join(lines)
 
 
+def intros_cached(session: Session, community_id: int, week: str) -> bool:
+    """Whether any digest introduction was prepared for this community and week (a cheap
+    check before building the exact request to look one up)."""
+    found = session.exec(
+        select(ModelCache.id).where(
+            ModelCache.purpose == "digest_intro",
+            ModelCache.owner == f"community:{community_id}",
+            ModelCache.iso_week == week,
+        )
+    ).first()
+    return found is not None
+
+
 def cached_intro(
     session: Session, *, community_id: int, week: str, items: list[IntroItem]
 ) -> str | None:
