@@ -272,6 +272,8 @@ def standards_for_digest(
         if artifact.id not in counted:  # as of now: `forget` may have removed endorsers
             scored = standing(session, community, artifact)
             counted[artifact.id] = scored.endorsers if scored else 0
+        if counted[artifact.id] < MIN_ENDORSERS:
+            continue  # no longer a standard; the next share that earns it takes it
         lines.append(
             StandardLine(
                 key=key,

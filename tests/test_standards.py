@@ -144,6 +144,21 @@ async def test_the_author_forgetting_their_data_empties_the_standard(
     assert await story.deliver() == []  # the queued announcement no longer applies
 
 
+async def test_a_standard_whose_endorsers_left_is_not_shown(story: Story, db: Database) -> None:
+    await setup_community(story)
+    ana = artifact_id(
+        await share(story, "U_ANA", "https://example.org/a", "Exit tickets #assessment")
+    )
+    await endorse(story, ana, "U_BEN", "U_CARA")
+    await story.command("U_CARA", "forget confirm", channel=None)
+    preview = only(await story.command("U_COACH", "digest preview"))
+    assert "Standard ·" not in text_of([preview])
+    # The next share two peers endorse takes it.
+    dan = artifact_id(await share(story, "U_DAN", "https://example.org/d", "Rubric #feedback"))
+    await endorse(story, dan, "U_ANA", "U_BEN")
+    assert holder(db) == int(dan)
+
+
 async def test_a_digest_shows_the_standard_per_element(story: Story, db: Database) -> None:
     await setup_community(story)
     ana = artifact_id(
