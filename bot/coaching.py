@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from datetime import date, timedelta
@@ -31,6 +32,8 @@ from storage.models import (
 )
 from storage.queries import add_membership, community_members, get_or_create_member
 
+log = logging.getLogger(__name__)
+
 KINDS = ("prompt", "checkin", "digest")
 DEFAULT_SCHEDULES = {"prompt": (0, "09:00"), "checkin": (2, "15:30"), "digest": (4, "14:00")}
 MENTION = re.compile(r"<@([A-Za-z0-9_:.\-]+)(?:\|[^>]*)?>")
@@ -43,6 +46,27 @@ async def is_coach(ctx: Context) -> bool:
     if ctx.workspace.installed_by and ctx.workspace.installed_by == ctx.user.user_id:
         return True
     return (await ctx.user_info()).is_admin
+
+
+async def channel_member_ids(ctx: Context) -> list[str]:
+    """The people in this channel, as the platform lists them (asked before any write, so no
+    database lock is held while waiting on the platform)."""
+    try:
+        return await ctx.platform.channel_members(ctx.conversation)
+    except Exception:
+        log.warning("could not list the members of %s", ctx.conversation.channel_id)
+        return []
+
+
+def add_members(ctx: Context, community: Community, user_ids: list[str]) -> None:
+    """Everyone in a community's channel is a member: they get its check-ins."""
+    for user_id in user_ids:
+        member = get_or_create_member(
+            ctx.session, workspace_id=ctx.workspace.id or 0, user_id=user_id, name="", now=ctx.now
+        )
+        add_membership(
+            ctx.session, community_id=community.id or 0, member_id=member.id or 0, now=ctx.now
+        )
 
 
 def _need_community(ctx: Context) -> Community:
@@ -131,6 +155,7 @@ def register(router: Router) -> None:
                     f"This channel is already the community “{ctx.community.name}”. `schedule` shows its schedule."
                 )
             return
+        people = await channel_member_ids(ctx)
         community = Community(
             workspace_id=ctx.workspace.id,
             channel_id=ctx.conversation.channel_id,
@@ -147,6 +172,7 @@ def register(router: Router) -> None:
                 Schedule(community_id=community.id, kind=kind, weekday=weekday, time=at)
             )
         add_membership(ctx.session, community_id=community.id, member_id=ctx.member.id, now=ctx.now)
+        add_members(ctx, community, people)  # people already in the channel get its check-ins
         ctx.schedules_changed = True
         ctx.post(
             f"This channel is now the PLN community “{community.name}”. Share evidence of your "
@@ -165,21 +191,7 @@ def register(router: Router) -> None:
     async def send_checkins(ctx: Context, args: str) -> None:
         community = _need_community(ctx)
         assert community.id is not None
-        try:
-            user_ids = await ctx.platform.channel_members(ctx.conversation)
-        except Exception:
-            user_ids = []
-        for user_id in user_ids:
-            member = get_or_create_member(
-                ctx.session,
-                workspace_id=ctx.workspace.id or 0,
-                user_id=user_id,
-                name="",
-                now=ctx.now,
-            )
-            add_membership(
-                ctx.session, community_id=community.id, member_id=member.id or 0, now=ctx.now
-            )
+        add_members(ctx, community, await channel_member_ids(ctx))
         result = queue_checkins(
             ctx.session, community, now=ctx.now, default_tz=ctx.settings.timezone
         )

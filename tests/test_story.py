@@ -83,3 +83,13 @@ async def test_forget_redraws_cards_that_showed_the_member(story: Story) -> None
     await story.command("U_ANA", "forget confirm", channel=None)
     removed = story.platform.updates[-1][1]
     assert removed.card is None and "removed at its author's request" in removed.text
+
+
+async def test_setup_makes_everyone_already_in_the_channel_a_member(story: Story, db) -> None:  # type: ignore[no-untyped-def]
+    from storage.queries import community_members
+
+    story.platform.members["C_PLN"] = ["U_ANA", "U_BEN", "U_CARA"]
+    await story.command("U_COACH", "setup")
+    with db.session() as session:
+        people = {m.user_id for m in community_members(session, community_id=1)}
+    assert people == {"U_COACH", "U_ANA", "U_BEN", "U_CARA"}  # so scheduled check-ins reach them
