@@ -70,7 +70,6 @@ def queue_checkins(
     *,
     now: datetime,
     default_tz: str,
-    respect_quiet_days: bool = False,
 ) -> FanOut:
     """One check-in per community member per (member-local) day; paused members skipped."""
     queued = paused = already = 0
@@ -78,8 +77,6 @@ def queue_checkins(
         today = member_today(member, default_tz, now)
         if member.paused_until and member.paused_until >= today:
             paused += 1
-            continue
-        if respect_quiet_days and str(today.weekday()) in member.quiet_days.split(","):
             continue
         if enqueue(
             session,

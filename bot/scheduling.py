@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,15 +17,12 @@ from sqlmodel import Session, select
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.delivery import on_break, queue_checkins, queue_prompt
+from bot.delivery import on_break, queue_prompt
 from bot.digests import current_week, schedule_digest
-from bot.events import ConversationRef
 from bot.planning import PlanOptions, plan
-from bot.port import Platform
 from bot.prompts import PromptLibrary
 from storage.db import Database
-from storage.models import Community, Schedule, Workspace
-from storage.queries import add_membership, get_or_create_member
+from storage.models import Community, Schedule
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +37,6 @@ def run_schedule(
     schedule_id: int,
     now: datetime,
     default_tz: str,
-    channel_members: list[str] | None = None,
 ) -> str:
     """Enqueue what one schedule row asks for; returns what happened (for the log)."""
     schedule = session.get(Schedule, schedule_id)
@@ -60,15 +55,8 @@ def run_schedule(
         week = current_week(community, now)
         queued = schedule_digest(session, community, week, now)
         return f"{community.name}: digest {week} {'queued' if queued else 'already queued'}"
-    for user_id in channel_members or []:
-        member = get_or_create_member(
-            session, workspace_id=community.workspace_id, user_id=user_id, name="", now=now
-        )
-        add_membership(session, community_id=community.id or 0, member_id=member.id or 0, now=now)
-    result = queue_checkins(
-        session, community, now=now, default_tz=default_tz, respect_quiet_days=True
-    )
-    return f"{community.name}: {result.queued} check-ins queued, {result.paused} paused"
+    # Check-ins are not cron jobs: bot.planning queues each member's at their local time.
+    return f"{community.name}: {schedule.kind} is planned per member, nothing to do here"
 
 
 class ScheduleRunner:
@@ -80,14 +68,12 @@ class ScheduleRunner:
         db: Database,
         prompts: PromptLibrary,
         settings: Settings,
-        platforms: Mapping[str, Platform],
         clock: Clock,
         wakeup: asyncio.Event,
     ) -> None:
         self.db = db
         self.prompts = prompts
         self.settings = settings
-        self.platforms = platforms
         self.clock = clock
         self.wakeup = wakeup
         self.scheduler = AsyncIOScheduler(timezone="UTC")
@@ -151,24 +137,6 @@ class ScheduleRunner:
         log.info("scheduler rebuilt: %d schedules", len(signature))
 
     async def fire(self, schedule_id: int) -> None:
-        members: list[str] = []
-        with self.db.session() as session:
-            schedule = session.get(Schedule, schedule_id)
-            community = session.get(Community, schedule.community_id) if schedule else None
-            workspace = session.get(Workspace, community.workspace_id) if community else None
-        if schedule and community and workspace and schedule.kind == "checkin":
-            platform = self.platforms.get(workspace.platform)
-            if platform is not None:
-                try:
-                    members = await platform.channel_members(
-                        ConversationRef(
-                            platform=workspace.platform,
-                            workspace_id=workspace.external_id,
-                            channel_id=community.channel_id,
-                        )
-                    )
-                except Exception:
-                    log.warning("could not list members of %s", community.channel_id)
         with self.db.session() as session:
             outcome = run_schedule(
                 session,
@@ -176,7 +144,6 @@ class ScheduleRunner:
                 schedule_id=schedule_id,
                 now=self.clock.now(),
                 default_tz=self.settings.timezone,
-                channel_members=members,
             )
         log.info("schedule %s: %s", schedule_id, outcome)
         self.wakeup.set()

@@ -179,7 +179,6 @@ def start_workers(runtime: Runtime, *, scheduler: bool = True) -> None:
             db=runtime.db,
             prompts=runtime.bot.prompts,
             settings=runtime.settings,
-            platforms=runtime.platforms,
             clock=runtime.clock,
             wakeup=runtime.bot.outbox_wakeup,
         )
