@@ -49,10 +49,13 @@ async def is_coach(ctx: Context) -> bool:
 
 
 async def channel_member_ids(ctx: Context) -> list[str]:
-    """The people in this channel, as the platform lists them (asked before any write, so no
-    database lock is held while waiting on the platform)."""
+    """The people in this channel, as the platform lists them (asked with no transaction
+    open; see `Context.ask`)."""
     try:
-        return await ctx.platform.channel_members(ctx.conversation)
+        return await ctx.ask(
+            ("channel_members", ctx.conversation.channel_id),
+            lambda: ctx.platform.channel_members(ctx.conversation),
+        )
     except Exception:
         log.warning("could not list the members of %s", ctx.conversation.channel_id)
         return []
@@ -123,9 +126,14 @@ async def _unreachable(ctx: Context, community: Community) -> list[Member]:
     if not isinstance(ctx.platform, ReachCheck):
         return []
     members = community_members(ctx.session, community_id=community.id or 0)
+    users = [ctx.user_ref(m) for m in members]
+    platform = ctx.platform
     try:
         missing = {
-            u.user_id for u in await ctx.platform.unreachable([ctx.user_ref(m) for m in members])
+            u.user_id
+            for u in await ctx.ask(
+                ("unreachable", *(u.user_id for u in users)), lambda: platform.unreachable(users)
+            )
         }
     except Exception:  # a failed look-up must not hide that the check-ins were queued
         return []

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
@@ -23,8 +24,32 @@ if TYPE_CHECKING:
     from bot.prompts import PromptLibrary
 
 
+T = TypeVar("T")
+
+
 class UsageError(Exception):
     """Bad input from a person: the message says kindly what to do instead."""
+
+
+class AskFirst(BaseException):
+    """A handler needs the platform's answer it doesn't have yet.
+
+    No transaction stays open while we wait on the network (on SQLite an open write would
+    stall every other event in the process), so the unit of work is rolled back, the question
+    asked, and the unit run again with the answer. A BaseException, so a handler's own
+    `except Exception` around the question doesn't swallow it."""
+
+    def __init__(self, key: Hashable, call: Callable[[], Awaitable[Any]]) -> None:
+        super().__init__(key)
+        self.key = key
+        self.call = call
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The platform's question raised this; raised again where the handler asked it."""
+
+    error: Exception
 
 
 @dataclass
@@ -45,7 +70,7 @@ class Context:
     wake_outbox: bool = False
     schedules_changed: bool = False
     links: DashboardLinks | None = None  # signed dashboard links, when the web side is wired
-    _user_info: UserInfo | None = None
+    answers: dict[Hashable, Any] = field(default_factory=dict)  # asked before this run
 
     @property
     def now(self) -> datetime:
@@ -107,13 +132,23 @@ class Context:
             name=member.display_name,
         )
 
+    async def ask(self, key: Hashable, call: Callable[[], Awaitable[T]]) -> T:
+        """The platform's answer to `call` (named by `key`), asked outside the transaction."""
+        if key not in self.answers:
+            raise AskFirst(key, call)
+        answer = self.answers[key]
+        if isinstance(answer, Failed):
+            raise answer.error
+        return answer  # type: ignore[no-any-return]
+
     async def user_info(self) -> UserInfo:
-        if self._user_info is None:
-            try:
-                self._user_info = await self.platform.user_info(self.user)
-            except Exception:  # a platform look-up failing must not block the person
-                self._user_info = UserInfo()
-        return self._user_info
+        try:
+            return await self.ask(("user_info", self.user.user_id), self._user_info)
+        except Exception:  # a platform look-up failing must not block the person
+            return UserInfo()
+
+    async def _user_info(self) -> UserInfo:
+        return await self.platform.user_info(self.user)
 
     # Multi-step flows live in the database, so a restart or another replica continues them.
     def flow(self) -> FlowState | None:

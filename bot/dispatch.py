@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
 from bot import (
     checkins,
@@ -29,7 +30,7 @@ from bot import (
 )
 from bot.clock import Clock, SystemClock
 from bot.config import Settings, check_timezone
-from bot.context import Context, UsageError
+from bot.context import AskFirst, Context, Failed, UsageError
 from bot.events import (
     ActionEvent,
     CommandEvent,
@@ -61,6 +62,8 @@ log = logging.getLogger(__name__)
 
 FEATURES = (help, profiles, goals, checkins, reflections, evidence, endorsements, digests)
 FEATURES_TAIL = (privacy, portfolio, coaching, home)
+
+MAX_QUESTIONS = 8  # platform questions one event may need (setup asks two)
 
 SOMETHING_WENT_WRONG = (
     "Sorry, something went wrong on my side, and nothing was lost. Please try again in a minute."
@@ -114,6 +117,23 @@ class Bot:
         return outgoing
 
     async def _run(self, event: Event, platform: Platform) -> tuple[list[Message], set[str]]:
+        """The unit of work; run again (rolled back first) each time a handler needs an answer
+        from the platform it doesn't have yet, so no transaction waits on the network."""
+        answers: dict[Hashable, Any] = {}
+        for _ in range(MAX_QUESTIONS):
+            try:
+                return await self._attempt(event, platform, answers)
+            except AskFirst as question:
+                try:
+                    answers[question.key] = await question.call()
+                except Exception as error:
+                    answers[question.key] = Failed(error)
+        log.error("%s asked the platform more than %d times", type(event).__name__, MAX_QUESTIONS)
+        return [self._private(event, SOMETHING_WENT_WRONG)], set()
+
+    async def _attempt(
+        self, event: Event, platform: Platform, answers: dict[Hashable, Any]
+    ) -> tuple[list[Message], set[str]]:
         try:
             with self.db.session() as session:
                 now = self.clock.now()
@@ -156,6 +176,7 @@ class Bot:
                     member=member,
                     community=community,
                     links=self.links,
+                    answers=answers,
                 )
                 await self._dispatch(ctx)
                 if key:
