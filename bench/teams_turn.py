@@ -479,6 +479,8 @@ def bench(args: argparse.Namespace) -> None:
             ("plnbot adapter, echo", serve_plnbot, "texts"),
             ("plnbot share", serve_plnbot, "cards"),
         ):
+            if args.only and args.only not in name:
+                continue
             run = uuid.uuid4().hex[:8]
             port = free_port()
             database_url = args.postgres or f"sqlite:///{scratch}/{run}.db"
@@ -582,6 +584,7 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=5, help="community channels per tenant (5)")
     parser.add_argument("--users", type=int, default=20, help="teachers per tenant (20)")
     parser.add_argument("--postgres", metavar="URL", help="run plnbot on this (empty) database")
+    parser.add_argument("--only", metavar="NAME", help="run only the servers whose name has this")
     args = parser.parse_args()
     if min(args.activities, args.concurrency, args.tenants, args.channels, args.users) < 1:
         parser.error("counts must be positive")

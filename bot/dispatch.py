@@ -14,6 +14,8 @@ import logging
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
+from sqlmodel import Session
+
 from bot import (
     checkins,
     coaching,
@@ -34,6 +36,7 @@ from bot.context import AskFirst, Context, Failed, UsageError
 from bot.events import (
     ActionEvent,
     CommandEvent,
+    ConversationRef,
     Event,
     MemberJoinedEvent,
     MessageEvent,
@@ -56,6 +59,7 @@ from storage.queries import (
     get_or_create_workspace,
     link_message,
     record_receipt,
+    workspace_and_member,
 )
 
 log = logging.getLogger(__name__)
@@ -98,6 +102,7 @@ class Bot:
         self.outbox_wakeup = asyncio.Event()
         self.on_schedules_changed: Callable[[], None] | None = None
         self.links: DashboardLinks | None = None  # set by the web adapter when it is wired
+        self._workspace_ids: dict[tuple[str, str], int] = {}
 
     async def handle(self, event: Event, platform: Platform) -> list[MessageRef]:
         """Handle one event end to end; returns the refs of the messages it posted."""
@@ -141,20 +146,16 @@ class Bot:
                 if key and session.get(InboundReceipt, key) is not None:
                     log.info("duplicate event %s ignored", event.dedupe_key)
                     return [], set()
-                workspace = get_or_create_workspace(
+                workspace, member = workspace_and_member(
                     session,
                     platform=event.user.platform,
                     external_id=event.user.workspace_id,
-                    now=now,
-                )
-                assert workspace.id is not None
-                member = get_or_create_member(
-                    session,
-                    workspace_id=workspace.id,
                     user_id=event.user.user_id,
                     name=event.user.name,
                     now=now,
                 )
+                assert workspace.id is not None
+                self._workspace_ids[(workspace.platform, workspace.external_id)] = workspace.id
                 if member.timezone is None and event.user.timezone:
                     # The platform's timezone serves until the member sets their own.
                     with contextlib.suppress(ValueError):
@@ -310,9 +311,23 @@ class Bot:
         return refs
 
     def _remember(self, ref: MessageRef, message: Message) -> None:
+        """What the posted message stands for (a card's artifact), for reactions and replies."""
         assert message.link is not None
         conversation = ref.conversation
         with self.db.session() as session:
+            link_message(
+                session,
+                workspace_id=self._workspace_id(session, conversation),
+                channel_id=conversation.channel_id,
+                message_ts=ref.message_id,
+                kind=message.link.kind,
+                object_id=message.link.object_id,
+            )
+
+    def _workspace_id(self, session: Session, conversation: ConversationRef) -> int:
+        """Workspace ids never change (rows are never deleted), so each is looked up once."""
+        key = (conversation.platform, conversation.workspace_id)
+        if key not in self._workspace_ids:
             workspace = get_or_create_workspace(
                 session,
                 platform=conversation.platform,
@@ -320,11 +335,5 @@ class Bot:
                 now=self.clock.now(),
             )
             assert workspace.id is not None
-            link_message(
-                session,
-                workspace_id=workspace.id,
-                channel_id=conversation.channel_id,
-                message_ts=ref.message_id,
-                kind=message.link.kind,
-                object_id=message.link.object_id,
-            )
+            self._workspace_ids[key] = workspace.id
+        return self._workspace_ids[key]

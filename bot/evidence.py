@@ -78,11 +78,14 @@ def endorsers_of(session: Session, artifact_id: int) -> list[tuple[Member, Endor
     )
 
 
-def artifact_card(session: Session, prompts: PromptLibrary, artifact: Artifact) -> tuple[str, Card]:
+def artifact_card(
+    session: Session, prompts: PromptLibrary, artifact: Artifact, *, new: bool = False
+) -> tuple[str, Card]:
+    """The card for an artifact (`new`: just shared, so nobody has endorsed it yet)."""
     assert artifact.id is not None
     author = session.get(Member, artifact.author_id)
     author_name = author.display_name if author and author.display_name else "a member"
-    endorsed = endorsers_of(session, artifact.id)
+    endorsed = [] if new else endorsers_of(session, artifact.id)
     names = ", ".join(m.display_name or "a peer" for m, _ in endorsed[:10])
     if len(endorsed) > 10:
         names += f" and {len(endorsed) - 10} more"
@@ -177,7 +180,7 @@ def create_artifact(
     ctx.session.flush()
     assert artifact.id is not None and community.id is not None and ctx.member.id is not None
     add_membership(ctx.session, community_id=community.id, member_id=ctx.member.id, now=ctx.now)
-    text, card = artifact_card(ctx.session, ctx.prompts, artifact)
+    text, card = artifact_card(ctx.session, ctx.prompts, artifact, new=True)
     ctx.post(text, card, link=Link(kind="artifact", object_id=artifact.id))
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, select
 
 from storage.models import (
@@ -40,6 +41,60 @@ def _get_or_insert(session: Session, find: Callable[[], T | None], make: Callabl
         if again is None:
             raise
         return again
+
+
+# The statements every event runs are built once, with bound parameters: building a
+# SQLAlchemy expression costs more than running it on SQLite.
+_WORKSPACE_AND_MEMBER = (
+    select(Workspace, Member)
+    .join(Member, Member.workspace_id == Workspace.id)  # type: ignore[arg-type]
+    .where(
+        Workspace.platform == sa.bindparam("platform"),
+        Workspace.external_id == sa.bindparam("external_id"),
+        Member.user_id == sa.bindparam("user_id"),
+    )
+)
+_COMMUNITY_FOR_CHANNEL = select(Community).where(
+    Community.workspace_id == sa.bindparam("workspace_id"),
+    Community.channel_id == sa.bindparam("channel_id"),
+)
+_INSERTS: dict[tuple[str, str], sa.Insert] = {}
+
+
+def insert_new(session: Session, model: type[SQLModel], **values: Any) -> None:
+    """INSERT a row unless one with the same unique key exists: one statement, no savepoint
+    (for rows whose existence is all that matters, like a membership or a posted card)."""
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    statement = _INSERTS.get((dialect, table.name))
+    if statement is None:
+        insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        statement = _INSERTS[(dialect, table.name)] = insert(table).on_conflict_do_nothing()
+    session.execute(statement, values)
+
+
+def workspace_and_member(
+    session: Session, *, platform: str, external_id: str, user_id: str, name: str, now: datetime
+) -> tuple[Workspace, Member]:
+    """The workspace and the person in it, made on first sight; one query once both exist."""
+    found = session.exec(
+        _WORKSPACE_AND_MEMBER,
+        params={"platform": platform, "external_id": external_id, "user_id": user_id},
+    ).first()
+    if found is not None:
+        workspace, member = found
+        if name and member.display_name != name:
+            member.display_name = name
+            session.add(member)
+        return workspace, member
+    workspace = get_or_create_workspace(
+        session, platform=platform, external_id=external_id, now=now
+    )
+    assert workspace.id is not None
+    member = get_or_create_member(
+        session, workspace_id=workspace.id, user_id=user_id, name=name, now=now
+    )
+    return workspace, member
 
 
 def get_or_create_workspace(
@@ -82,18 +137,12 @@ def community_for_channel(
     session: Session, *, workspace_id: int, channel_id: str
 ) -> Community | None:
     return session.exec(
-        select(Community).where(
-            Community.workspace_id == workspace_id, Community.channel_id == channel_id
-        )
+        _COMMUNITY_FOR_CHANNEL, params={"workspace_id": workspace_id, "channel_id": channel_id}
     ).first()
 
 
 def add_membership(session: Session, *, community_id: int, member_id: int, now: datetime) -> None:
-    _get_or_insert(
-        session,
-        lambda: session.get(Membership, (community_id, member_id)),
-        lambda: Membership(community_id=community_id, member_id=member_id, joined_at=now),
-    )
+    insert_new(session, Membership, community_id=community_id, member_id=member_id, joined_at=now)
 
 
 def community_members(session: Session, *, community_id: int) -> list[Member]:
@@ -126,9 +175,9 @@ class DuplicateEvent(Exception):
 
 def record_receipt(session: Session, *, key: str, now: datetime) -> None:
     """Record an inbound event key in the current transaction; DuplicateEvent if it exists."""
-    session.add(InboundReceipt(key=key, received_at=now))
+    table: sa.Table = InboundReceipt.__table__  # type: ignore[attr-defined]
     try:
-        session.flush()
+        session.execute(table.insert().values(key=key, received_at=now))
     except sa.exc.IntegrityError as exc:
         raise DuplicateEvent(key) from exc
 
@@ -142,18 +191,14 @@ def link_message(
     kind: str,
     object_id: int,
 ) -> None:
-    _get_or_insert(
+    insert_new(
         session,
-        lambda: find_posted(
-            session, workspace_id=workspace_id, channel_id=channel_id, message_ts=message_ts
-        ),
-        lambda: PostedMessage(
-            workspace_id=workspace_id,
-            channel_id=channel_id,
-            message_ts=message_ts,
-            kind=kind,
-            object_id=object_id,
-        ),
+        PostedMessage,
+        workspace_id=workspace_id,
+        channel_id=channel_id,
+        message_ts=message_ts,
+        kind=kind,
+        object_id=object_id,
     )
 
 
