@@ -51,12 +51,12 @@ from bot.port import Platform
 from bot.prompts import PromptLibrary
 from bot.router import Router
 from storage.db import Database
-from storage.models import InboundReceipt
 from storage.queries import (
     DuplicateEvent,
     community_for_channel,
     get_or_create_member,
     get_or_create_workspace,
+    has_receipt,
     link_message,
     record_receipt,
     workspace_and_member,
@@ -143,7 +143,7 @@ class Bot:
             with self.db.session() as session:
                 now = self.clock.now()
                 key = f"{event.user.platform}:{event.dedupe_key}" if event.dedupe_key else None
-                if key and session.get(InboundReceipt, key) is not None:
+                if key and has_receipt(session, key=key):
                     log.info("duplicate event %s ignored", event.dedupe_key)
                     return [], set()
                 workspace, member = workspace_and_member(

@@ -4,6 +4,7 @@ scheduler and the web app are wired here and nowhere else."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -157,6 +158,9 @@ def make_web_app(runtime: Runtime, *, scheduler: bool = True) -> web.Application
         add_routes(app)
 
     async def start_background(app: web.Application) -> None:
+        # Objects made at start-up live for the whole process: keep them out of the garbage
+        # collector's full passes, which otherwise pause every request during bursts.
+        gc.freeze()
         start_workers(runtime, scheduler=scheduler)
 
     async def stop_background(app: web.Application) -> None:

@@ -58,6 +58,9 @@ _COMMUNITY_FOR_CHANNEL = select(Community).where(
     Community.workspace_id == sa.bindparam("workspace_id"),
     Community.channel_id == sa.bindparam("channel_id"),
 )
+_RECEIPT = sa.select(sa.literal(1)).where(
+    InboundReceipt.key == sa.bindparam("key")  # type: ignore[arg-type]
+)
 _INSERTS: dict[tuple[str, str], sa.Insert] = {}
 
 
@@ -167,6 +170,11 @@ def claim_receipt(session: Session, *, key: str, now: datetime) -> bool:
     except sa.exc.IntegrityError:
         return False
     return True
+
+
+def has_receipt(session: Session, *, key: str) -> bool:
+    """Whether an inbound event with this key was handled already."""
+    return session.execute(_RECEIPT, {"key": key}).first() is not None
 
 
 class DuplicateEvent(Exception):

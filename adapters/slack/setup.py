@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from typing import TYPE_CHECKING
 
@@ -94,13 +93,6 @@ def attach_slack(runtime: Runtime) -> SlackBridge:
         app.router.add_post("/slack/events", events)
         app.router.add_get("/slack/install", install)
         app.router.add_get("/slack/oauth_redirect", oauth_redirect)
-
-        async def freeze(app: web.Application) -> None:
-            # Objects made at start-up live for the whole process: keep them out of the
-            # garbage collector's full passes, which otherwise pause acks during bursts.
-            gc.freeze()
-
-        app.on_startup.append(freeze)
 
         async def close(app: web.Application) -> None:
             await bridge.work.stop()
