@@ -564,15 +564,22 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     bare = by_name.get("bare CloudAdapter echo")
     if bare is None or not bare.rate:
         return
-    for name in ("plnbot adapter, echo", "plnbot share"):
-        ours = by_name.get(name)
-        if ours is None:
-            continue
+    echo = by_name.get("plnbot adapter, echo")
+    if echo is not None:
+        # What the Teams side alone costs; so fast that Teams' own per-conversation pacing
+        # (8 replies per 2 s in each channel) sets its tail, hence no verdict.
+        print(
+            f"info: plnbot adapter, echo: {echo.rate / bare.rate:.2f}x bare throughput, "
+            f"p99 {echo.pct(99):.1f} ms"
+        )
+    ours = by_name.get("plnbot share")
+    if ours is not None:
         ratio = ours.rate / bare.rate
         verdict = "PASS" if ratio >= TARGET_RATIO and ours.pct(99) < TARGET_P99_MS else "FAIL"
         print(
-            f"{verdict}: {name}: {ratio:.2f}x bare throughput (target >= {TARGET_RATIO:.0f}x), "
-            f"p99 {ours.pct(99):.1f} ms (target < {TARGET_P99_MS:.0f} ms)"
+            f"{verdict}: plnbot share: {ratio:.2f}x bare throughput "
+            f"(target >= {TARGET_RATIO:.0f}x), p99 {ours.pct(99):.1f} ms "
+            f"(target < {TARGET_P99_MS:.0f} ms)"
         )
 
 
