@@ -58,3 +58,19 @@ class TeamsMember(SQLModel, table=True):
     service_url: str = Field(max_length=500)
     bot_id: str = Field(max_length=500)  # the bot's `28:…` id in that tenant
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class TeamsPendingFile(SQLModel, table=True):
+    """A file (an export, a portfolio) waiting for its owner to accept it in Teams.
+
+    Teams sends a consent card first; the file is uploaded once they accept, by whichever
+    replica gets the answer. Kept an hour at most, and gone with the member on `forget`.
+    """
+
+    __tablename__ = "teams_pending_files"
+    key: str = Field(primary_key=True, max_length=64)  # random; signed in the consent card
+    member_id: int = Field(foreign_key="member.id", ondelete="CASCADE", index=True)
+    filename: str = Field(max_length=200)
+    mime_type: str = Field(max_length=100)
+    content: bytes = Field(sa_type=sa.LargeBinary)
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)

@@ -30,7 +30,7 @@ from storage.models import (
     OutboxMessage,
     Workspace,
 )
-from storage.teams_tables import TeamsConversation, TeamsMember
+from storage.teams_tables import TeamsConversation, TeamsMember, TeamsPendingFile
 from tests.teams_fakes import (
     ANA,
     BOT_ID,
@@ -554,6 +554,35 @@ async def test_export_is_sent_as_a_file_after_consent(teams: TeamsRig) -> None:
     await teams.post(stolen)
     await teams.fake.wait_for(lambda c: "no longer waiting" in c.text, count=2)
     assert len(teams.fake.uploads) == 1
+
+
+async def test_forget_also_drops_a_file_still_waiting_for_consent(teams: TeamsRig) -> None:
+    await teams.say("goal add Student-led conferences", personal=True)
+    await teams.say("export", personal=True)
+    consent = await teams.fake.wait_for(
+        lambda c: any(
+            "file.consent" in a["contentType"] for a in (c.body or {}).get("attachments", [])
+        )
+    )
+    assert len(teams.rows(TeamsPendingFile)) == 1  # her export, waiting for "Allow"
+    await teams.say("forget", personal=True)
+    await teams.say("forget confirm", personal=True)
+    await teams.fake.wait_for(lambda c: "everything I stored about you is deleted" in c.text)
+    assert teams.rows(TeamsPendingFile) == []
+    accept = message("", service_url=teams.fake.service_url, personal=True)
+    accept.update(
+        type="invoke",
+        name="fileConsent/invoke",
+        value={
+            "type": "fileUpload",
+            "action": "accept",
+            "context": consent[0].body["attachments"][0]["content"]["acceptContext"],
+            "uploadInfo": {"uploadUrl": teams.fake.base_url + "/upload/late.json"},
+        },
+    )
+    await teams.post(accept)
+    await teams.fake.wait_for(lambda c: "no longer waiting" in c.text)
+    assert teams.fake.uploads == {}
 
 
 async def test_malformed_requests_are_refused_and_store_nothing(teams: TeamsRig) -> None:

@@ -9,13 +9,13 @@ is already stored within a few minutes is not written again.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,14 +27,13 @@ from adapters.teams import inbound
 from adapters.teams.inbound import PLATFORM, Resolver, short_id
 from bot.clock import Clock
 from storage.db import Database
-from storage.models import KeyValue, Member, Workspace
+from storage.models import Member, Workspace
 from storage.queries import find_member, get_or_create_member, get_or_create_workspace
-from storage.teams_tables import TeamsConversation, TeamsMember
+from storage.teams_tables import TeamsConversation, TeamsMember, TeamsPendingFile
 
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 600.0
-FILE_PREFIX = "teams-file:"
 FILE_SECONDS = 3600
 
 
@@ -354,26 +353,20 @@ class References:
         with self.db.session() as session:
             workspace = self._workspace(session, tenant)
             member = find_member(session, workspace_id=workspace.id or 0, user_id=user_id)
-            if member is None:
+            if member is None or member.id is None:
                 raise ValueError("a file for someone the bot doesn't know")
-            for row in session.exec(
-                select(KeyValue).where(KeyValue.key.startswith(FILE_PREFIX))  # type: ignore[attr-defined]
-            ):
-                if json.loads(row.value).get("expires", 0) < now.timestamp():
-                    session.delete(row)
-            key = f"{FILE_PREFIX}{member.id}:{secrets.token_hex(16)}"
+            session.exec(
+                sa.delete(TeamsPendingFile).where(TeamsPendingFile.expires_at < now)  # type: ignore[call-overload, arg-type]
+            )
+            key = secrets.token_hex(16)
             session.add(
-                KeyValue(
+                TeamsPendingFile(
                     key=key,
-                    value=json.dumps(
-                        {
-                            "member": member.id,
-                            "filename": attachment.filename,
-                            "mime_type": attachment.mime_type,
-                            "content": base64.b64encode(attachment.content).decode(),
-                            "expires": now.timestamp() + FILE_SECONDS,
-                        }
-                    ),
+                    member_id=member.id,
+                    filename=attachment.filename[:200],
+                    mime_type=attachment.mime_type[:100],
+                    content=attachment.content,
+                    expires_at=now + timedelta(seconds=FILE_SECONDS),
                 )
             )
         return key
@@ -382,19 +375,17 @@ class References:
         """The kept file, removed from the database, if it is this person's and still there."""
         now = self.clock.now()
         with self.db.session() as session:
-            row = session.get(KeyValue, key) if key.startswith(FILE_PREFIX) else None
+            row = session.get(TeamsPendingFile, key)
             if row is None:
                 return None
-            kept = json.loads(row.value)
             workspace = self._workspace(session, tenant)
             member = find_member(session, workspace_id=workspace.id or 0, user_id=user_id)
-            if member is None or member.id != kept.get("member"):
+            if member is None or member.id != row.member_id:
                 return None
             session.delete(row)
-        if kept.get("expires", 0) < now.timestamp():
-            return None
-        kept["content"] = base64.b64decode(kept["content"])
-        return kept  # type: ignore[no-any-return]
+            if row.expires_at < now:
+                return None
+            return {"filename": row.filename, "mime_type": row.mime_type, "content": row.content}
 
     # -- reading ---------------------------------------------------------------------------
     def conversation(self, *, tenant: str, key: str) -> Target | None:
