@@ -94,11 +94,12 @@ def serve(
     except ConfigError as exc:
         fail(str(exc))
     log = logging.getLogger("plnbot")
-    platforms = configured_platforms(settings)
+    platforms = configured_platforms(runtime)
     log.info("platforms configured: %s", ", ".join(platforms) if platforms else "none")
     if not platforms:
         log.info(
-            "no platform configured: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN (see README)"
+            "no platform configured: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN, or "
+            "MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD (see README)"
         )
     application = make_web_app(runtime, scheduler=not no_scheduler)
     if socket_mode:

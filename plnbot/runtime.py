@@ -131,14 +131,20 @@ def attach_optional(runtime: Runtime, module: str, function: str) -> None:
     attach(runtime)
 
 
-def configured_platforms(settings: Settings) -> list[str]:
+def configured_platforms(runtime: Runtime) -> list[str]:
+    """The platforms this process serves, as an operator reads them in the log."""
+    settings = runtime.settings
     found = []
     if settings.slack_enabled:
         mode = "Socket Mode" if settings.slack_app_token else "HTTP"
         install = "OAuth multi-workspace" if settings.slack_oauth_enabled else "single workspace"
         found.append(f"Slack ({mode}, {install})")
-    if settings.microsoft_app_id:
-        found.append("Microsoft Teams")
+    if getattr(runtime, "teams", None) is not None:
+        found.append(
+            "Microsoft Teams"
+            if settings.microsoft_app_id
+            else "Microsoft Teams (anonymous, for a local Bot Framework Emulator)"
+        )
     return found
 
 
