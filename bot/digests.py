@@ -17,7 +17,15 @@ from sqlmodel import Session, select
 
 from bot.clock import week_bounds
 from bot.context import Context, UsageError
-from bot.llm import IntroItem, ModelClient, Scrubber, cached_intro, intros_cached, template
+from bot.llm import (
+    Asker,
+    IntroItem,
+    ModelClient,
+    Scrubber,
+    cached_intro,
+    intros_cached,
+    template,
+)
 from bot.messages import Card, Field
 from bot.prompts import PromptLibrary
 from bot.ranking import best_note, current_week, select_digest, week_window
@@ -192,13 +200,16 @@ async def prepare_intro(
     community: Community,
     week: str,
     ranked: list[Ranked],
+    asker: Asker | None = None,
 ) -> str | None:
     """Ask the model for the week's introduction (cached per community, week and notes);
     None when the model is off or failing — the template is used then."""
     if not llm.enabled or not ranked or community.id is None:
         return None
     items = intro_items(session, prompts, community, ranked)
-    return await llm.digest_intro(session, community_id=community.id, week=week, items=items)
+    return await llm.digest_intro(
+        session, community_id=community.id, week=week, items=items, asker=asker
+    )
 
 
 def render_digest(
@@ -317,7 +328,9 @@ def register(router: Router) -> None:
         community = _need_community(ctx)
         week = _week_arg(args) or current_week(community, ctx.now)
         ranked = rank_artifacts(ctx.session, community, week)
-        intro = await prepare_intro(ctx.session, ctx.prompts, ctx.llm, community, week, ranked)
+        intro = await prepare_intro(
+            ctx.session, ctx.prompts, ctx.llm, community, week, ranked, asker=ctx.ask
+        )
         text, card = render_digest(ctx.session, ctx.prompts, community, week, ranked, intro=intro)
         ctx.reply(text, card)
 

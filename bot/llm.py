@@ -15,7 +15,7 @@ import asyncio
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -219,6 +219,11 @@ def cached_intro(
     )
 
 
+# How a handler gets an answer from the network: `Context.ask` (the unit of work is rolled
+# back, the model asked with nothing open, and the unit run again with the answer).
+Asker = Callable[[Hashable, Callable[[], Awaitable[Any]]], Awaitable[Any]]
+
+
 class ModelClient:
     """Personalises wording when a model is configured; otherwise returns the template."""
 
@@ -318,9 +323,14 @@ class ModelClient:
         system: str,
         user: str,
         community_id: int | None,
+        asker: Asker | None = None,
     ) -> tuple[str, bool] | None:
         """(answer, came from the cache), or None when the model is over budget or failed.
-        Commits `session` before asking the model (see below)."""
+
+        Nothing may stay locked while we wait (SQLite has one writer: a transaction held open
+        across a model call would stall every other event). Inside a handler `asker` is
+        `Context.ask`; elsewhere (the outbox preparing a digest) `session` is committed first
+        and the rest continues in a fresh transaction."""
         cached = cached_answer(
             session, purpose=purpose, owner=owner, week=week, input_hash=input_hash
         )
@@ -333,12 +343,13 @@ class ModelClient:
         ):
             log.info("model budget of community %s for %s is spent", community_id, week)
             return None
-        # Nothing may stay locked while we wait: SQLite has one writer, so a transaction held
-        # open across a model call would stall every other event. What the caller wrote so
-        # far (the member or workspace an event created) is committed here; the rest of the
-        # unit of work continues in a fresh transaction.
-        session.commit()
-        answer = await self.ask(system, user)
+        if asker is not None:
+            answer = await asker(
+                ("model", purpose, owner, week, input_hash), lambda: self.ask(system, user)
+            )
+        else:
+            session.commit()
+            answer = await self.ask(system, user)
         if community_id is not None:
             _record_usage(
                 session,
@@ -359,10 +370,11 @@ class ModelClient:
         community_id: int | None,
         week: str,
         names: Iterable[str] = (),
+        asker: Asker | None = None,
     ) -> str:
         """Adapt `template` to an anonymous profile (role, SNIC, goal, last answer); the
-        template itself whenever the model is off, slow, failing or over budget. When the
-        model is asked, `session` is committed first (nothing stays locked while we wait)."""
+        template itself whenever the model is off, slow, failing or over budget. See
+        `_cached_ask` for how nothing stays locked while the model is asked."""
         if self._client is None:
             return template
         scrub = Scrubber(names)
@@ -381,6 +393,7 @@ class ModelClient:
                 system=self.prompts["personalise_prompt"],
                 user=user,
                 community_id=community_id,
+                asker=asker,
             )
             question = _one_question(found[0]) if found else None
             if question is None:
@@ -395,10 +408,16 @@ class ModelClient:
         return question
 
     async def digest_intro(
-        self, session: Session, *, community_id: int, week: str, items: list[IntroItem]
+        self,
+        session: Session,
+        *,
+        community_id: int,
+        week: str,
+        items: list[IntroItem],
+        asker: Asker | None = None,
     ) -> str | None:
-        """A three-sentence introduction from the week's endorsement notes, or None. When the
-        model is asked, `session` is committed first (nothing stays locked while we wait)."""
+        """A three-sentence introduction from the week's endorsement notes, or None (see
+        `_cached_ask` for how nothing stays locked while the model is asked)."""
         if self._client is None or not items:
             return None
         user = intro_request(items)
@@ -415,6 +434,7 @@ class ModelClient:
                 system=self.prompts["digest_intro"],
                 user=user,
                 community_id=community_id,
+                asker=asker,
             )
             intro = _sentences(found[0], 3) if found else ""
             if not intro:

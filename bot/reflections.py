@@ -221,6 +221,7 @@ def register(router: Router) -> None:
             community_id=prompt.community_id,
             week=current_week(community, ctx.now) if community else iso_week(ctx.now.date()),
             names=_names_to_scrub(ctx.session, ctx.member, prompt.community_id),
+            asker=ctx.ask,
         )
         ctx.set_flow("reflection", "text", {"prompt": prompt.id})
         ctx.dm(f"{wording}\nReply here; only you will see it. (`cancel` to stop)")
