@@ -489,19 +489,21 @@ async def test_connector_throttling_is_retried_and_the_message_arrives_once(
     assert len([c for c in teams.fake.sent_to(CHANNEL) if "Math PLN" in c.text]) == 1
 
 
-async def test_export_is_sent_as_a_file_after_consent(teams: TeamsRig) -> None:
-    await teams.say("goal add Student-led conferences", personal=True)
-    await teams.say("export", personal=True)
-    consent = await teams.fake.wait_for(
-        lambda c: (
-            c.conversation == personal_chat(ANA)
-            and any(
-                "file.consent" in a["contentType"] for a in (c.body or {}).get("attachments", [])
-            )
-        )
+def has_attachment(call: Any, kind: str) -> bool:
+    return any(kind in a["contentType"] for a in (call.body or {}).get("attachments", []))
+
+
+async def consent_cards(teams: TeamsRig, count: int = 1) -> list[dict[str, Any]]:
+    """The file-consent cards Ana has been sent in her 1:1 chat so far (waits for `count`)."""
+    calls = await teams.fake.wait_for(
+        lambda c: c.conversation == personal_chat(ANA) and has_attachment(c, "file.consent"),
+        count=count,
     )
-    attachment = consent[0].body["attachments"][0]
-    assert attachment["name"] == "plnbot-export.json"
+    return [c.body["attachments"][0] for c in calls]
+
+
+def consent_answer(teams: TeamsRig, card: dict[str, Any], upload: str) -> dict[str, Any]:
+    """Ana pressing Allow on a file-consent card; Teams then offers an upload URL."""
     accept = message("", service_url=teams.fake.service_url, personal=True)
     accept.update(
         type="invoke",
@@ -509,23 +511,28 @@ async def test_export_is_sent_as_a_file_after_consent(teams: TeamsRig) -> None:
         value={
             "type": "fileUpload",
             "action": "accept",
-            "context": attachment["content"]["acceptContext"],
+            "context": card["content"]["acceptContext"],
             "uploadInfo": {
-                "contentUrl": "https://lincoln.sharepoint.example/plnbot-export.json",
-                "name": "plnbot-export.json",
-                "uploadUrl": teams.fake.base_url + "/upload/plnbot-export.json",
+                "contentUrl": f"https://lincoln.sharepoint.example/{upload}",
+                "name": upload,
+                "uploadUrl": f"{teams.fake.base_url}/upload/{upload}",
                 "uniqueId": "1150D938-8870-4044-9F2C-5BBDEBA70C8C",
                 "fileType": "json",
             },
         },
     )
+    return accept
+
+
+async def test_export_is_sent_as_a_file_after_consent(teams: TeamsRig) -> None:
+    await teams.say("goal add Student-led conferences", personal=True)
+    await teams.say("export", personal=True)
+    card = (await consent_cards(teams))[0]
+    assert card["name"] == "plnbot-export.json"
+    accept = consent_answer(teams, card, "plnbot-export.json")
     status, _ = await teams.post(accept)
     assert status == 200
-    info = await teams.fake.wait_for(
-        lambda c: any(
-            "file.info" in a["contentType"] for a in (c.body or {}).get("attachments", [])
-        )
-    )
+    info = await teams.fake.wait_for(lambda c: has_attachment(c, "file.info"))
     assert info[0].conversation == personal_chat(ANA)
     uploaded = json.loads(teams.fake.uploads["plnbot-export.json"])
     assert "Student-led conferences" in json.dumps(uploaded)
@@ -538,19 +545,9 @@ async def test_export_is_sent_as_a_file_after_consent(teams: TeamsRig) -> None:
     )
     # Someone else's answer to Ana's card can't take her file.
     await teams.say("export", personal=True)
-    consent = await teams.fake.wait_for(
-        lambda c: (
-            c.conversation == personal_chat(ANA)
-            and any(
-                "file.consent" in a["contentType"] for a in (c.body or {}).get("attachments", [])
-            )
-        ),
-        count=2,
-    )
-    stolen = json.loads(json.dumps(accept))
+    stolen = consent_answer(teams, (await consent_cards(teams, 2))[-1], "stolen.json")
     stolen["id"] = "f:someone-else"
     stolen["from"] = TOMAS.account()
-    stolen["value"]["context"] = consent[-1].body["attachments"][0]["content"]["acceptContext"]
     await teams.post(stolen)
     await teams.fake.wait_for(lambda c: "no longer waiting" in c.text, count=2)
     assert len(teams.fake.uploads) == 1
@@ -559,28 +556,13 @@ async def test_export_is_sent_as_a_file_after_consent(teams: TeamsRig) -> None:
 async def test_forget_also_drops_a_file_still_waiting_for_consent(teams: TeamsRig) -> None:
     await teams.say("goal add Student-led conferences", personal=True)
     await teams.say("export", personal=True)
-    consent = await teams.fake.wait_for(
-        lambda c: any(
-            "file.consent" in a["contentType"] for a in (c.body or {}).get("attachments", [])
-        )
-    )
+    card = (await consent_cards(teams))[0]
     assert len(teams.rows(TeamsPendingFile)) == 1  # her export, waiting for "Allow"
     await teams.say("forget", personal=True)
     await teams.say("forget confirm", personal=True)
     await teams.fake.wait_for(lambda c: "everything I stored about you is deleted" in c.text)
     assert teams.rows(TeamsPendingFile) == []
-    accept = message("", service_url=teams.fake.service_url, personal=True)
-    accept.update(
-        type="invoke",
-        name="fileConsent/invoke",
-        value={
-            "type": "fileUpload",
-            "action": "accept",
-            "context": consent[0].body["attachments"][0]["content"]["acceptContext"],
-            "uploadInfo": {"uploadUrl": teams.fake.base_url + "/upload/late.json"},
-        },
-    )
-    await teams.post(accept)
+    await teams.post(consent_answer(teams, card, "late.json"))
     await teams.fake.wait_for(lambda c: "no longer waiting" in c.text)
     assert teams.fake.uploads == {}
 
