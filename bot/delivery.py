@@ -64,6 +64,31 @@ class FanOut:
     already: int
 
 
+def enqueue_checkin(
+    session: Session,
+    member: Member,
+    *,
+    day: date,
+    community_id: int | None,
+    now: datetime,
+    not_before: datetime | None = None,
+    expires_at: datetime,
+) -> bool:
+    """A member's check-in for their local `day`; False when that day's is already queued
+    (whoever queued it: the planner, or a coach's `checkins send`)."""
+    return enqueue(
+        session,
+        key=f"checkin:{member.id}:{day.isoformat()}",
+        workspace_id=member.workspace_id,
+        kind="checkin",
+        member_id=member.id,
+        object_id=community_id,
+        now=now,
+        not_before=not_before,
+        expires_at=expires_at,
+    )
+
+
 def queue_checkins(
     session: Session,
     community: Community,
@@ -78,13 +103,11 @@ def queue_checkins(
         if member.paused_until and member.paused_until >= today:
             paused += 1
             continue
-        if enqueue(
+        if enqueue_checkin(
             session,
-            key=f"checkin:{member.id}:{today.isoformat()}",
-            workspace_id=community.workspace_id,
-            kind="checkin",
-            member_id=member.id,
-            object_id=community.id,
+            member,
+            day=today,
+            community_id=community.id,
             now=now,
             expires_at=now + CHECKIN_EXPIRY,
         ):

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from bot.clock import iso_week
-from bot.delivery import on_break, queue_prompt
+from bot.delivery import enqueue_checkin, on_break, queue_prompt
 from bot.digests import schedule_digest
 from storage.models import (
     CheckIn,
@@ -161,13 +161,11 @@ def plan_checkins(session: Session, now: datetime, options: PlanOptions) -> int:
             open_communities = [c for c in communities if not directory.on_break(c, day)]
             if not open_communities:
                 continue  # every community of theirs is on a break
-            if enqueue(
+            if enqueue_checkin(
                 session,
-                key=f"checkin:{member.id}:{day.isoformat()}",
-                workspace_id=member.workspace_id,
-                kind="checkin",
-                member_id=member.id,
-                object_id=open_communities[0].id,
+                member,
+                day=day,
+                community_id=open_communities[0].id,
                 now=now,
                 not_before=due,
                 expires_at=due + CHECKIN_GRACE,
