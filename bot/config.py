@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", alias="PLNBOT_LOG_LEVEL")
     secret_key: str | None = Field(None, alias="PLNBOT_SECRET_KEY")
     public_url: str | None = Field(None, alias="PLNBOT_PUBLIC_URL")
+    dashboard_link_days: int = Field(7, alias="PLNBOT_DASHBOARD_LINK_DAYS", ge=1, le=90)
 
     @field_validator("timezone")
     @classmethod

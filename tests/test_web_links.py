@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import aiohttp
+import pytest
 from sqlmodel import select
 
 from bot.config import Settings
@@ -227,3 +228,15 @@ def _workspace(session) -> int:  # type: ignore[no-untyped-def]
     )
     assert workspace.id is not None
     return workspace.id
+
+
+def test_an_operator_can_make_links_last_longer_or_shorter(db: Database) -> None:
+    from plnbot.runtime import build_runtime
+
+    settings = Settings(DATABASE_URL=db.url, PLNBOT_DASHBOARD_LINK_DAYS=2)  # type: ignore[call-arg]
+    runtime = build_runtime(settings, playground=False)
+    assert runtime.bot.links is not None
+    assert runtime.bot.links.lifetime == timedelta(days=2)
+    too_long = {"DATABASE_URL": db.url, "PLNBOT_DASHBOARD_LINK_DAYS": 365}
+    with pytest.raises(ValueError, match="PLNBOT_DASHBOARD_LINK_DAYS"):
+        Settings(**too_long)  # type: ignore[arg-type]

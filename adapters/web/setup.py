@@ -5,6 +5,7 @@ platform is configured."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -28,6 +29,7 @@ def attach_web(runtime: Runtime) -> None:
         key=secret_key(runtime.db, runtime.settings),
         base_url=lambda: runtime.public_url,
         clock=runtime.clock,
+        lifetime=timedelta(days=runtime.settings.dashboard_link_days),
     )
     runtime.bot.links = links
     dashboards = Dashboards(db=runtime.db, bot=runtime.bot, links=links)
