@@ -133,7 +133,10 @@ class Context:
         )
 
     async def ask(self, key: Hashable, call: Callable[[], Awaitable[T]]) -> T:
-        """The platform's answer to `call` (named by `key`), asked outside the transaction."""
+        """The platform's answer to `call` (named by `key`), asked outside the transaction.
+
+        `key` must name the question the same way on every run of the unit: never by row ids
+        made in it (a rolled-back insert gives a new id next time on PostgreSQL)."""
         if key not in self.answers:
             raise AskFirst(key, call)
         answer = self.answers[key]

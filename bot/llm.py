@@ -344,9 +344,8 @@ class ModelClient:
             log.info("model budget of community %s for %s is spent", community_id, week)
             return None
         if asker is not None:
-            answer = await asker(
-                ("model", purpose, owner, week, input_hash), lambda: self.ask(system, user)
-            )
+            # Keyed by what is asked, not by row ids: a retried unit may get new ids.
+            answer = await asker(("model", _hash(system, user)), lambda: self.ask(system, user))
         else:
             session.commit()
             answer = await self.ask(system, user)
