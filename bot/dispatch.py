@@ -155,7 +155,6 @@ class Bot:
                     now=now,
                 )
                 assert workspace.id is not None
-                self._workspace_ids[(workspace.platform, workspace.external_id)] = workspace.id
                 if member.timezone is None and event.user.timezone:
                     # The platform's timezone serves until the member sets their own.
                     with contextlib.suppress(ValueError):
@@ -187,7 +186,9 @@ class Bot:
                 signals = {"outbox"} if ctx.wake_outbox else set()
                 if ctx.schedules_changed:
                     signals.add("schedules")
-                return ctx.outgoing, signals
+            # Committed: the workspace row is there for good (a rolled-back one wasn't).
+            self._workspace_ids[(workspace.platform, workspace.external_id)] = workspace.id
+            return ctx.outgoing, signals
         except DuplicateEvent:
             log.info("duplicate event %s ignored (handled concurrently)", event.dedupe_key)
             return [], set()
@@ -325,15 +326,16 @@ class Bot:
             )
 
     def _workspace_id(self, session: Session, conversation: ConversationRef) -> int:
-        """Workspace ids never change (rows are never deleted), so each is looked up once."""
+        """Workspace ids never change (rows are never deleted): each is looked up once, and
+        kept once it is known to be committed."""
         key = (conversation.platform, conversation.workspace_id)
-        if key not in self._workspace_ids:
-            workspace = get_or_create_workspace(
-                session,
-                platform=conversation.platform,
-                external_id=conversation.workspace_id,
-                now=self.clock.now(),
-            )
-            assert workspace.id is not None
-            self._workspace_ids[key] = workspace.id
-        return self._workspace_ids[key]
+        if key in self._workspace_ids:
+            return self._workspace_ids[key]
+        workspace = get_or_create_workspace(
+            session,
+            platform=conversation.platform,
+            external_id=conversation.workspace_id,
+            now=self.clock.now(),
+        )
+        assert workspace.id is not None
+        return workspace.id
