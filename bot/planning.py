@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from bot.clock import iso_week
-from bot.delivery import enqueue_checkin, on_break, queue_prompt
+from bot.delivery import enqueue_checkin, member_today, on_break, queue_prompt
 from bot.digests import schedule_digest
 from storage.models import (
     CheckIn,
@@ -189,7 +189,7 @@ def plan_nudges(session: Session, now: datetime, options: PlanOptions) -> int:
         )
     ).all()
     for checkin, member in rows:
-        today = now.astimezone(ZoneInfo(member.timezone or options.default_tz)).date()
+        today = member_today(member, options.default_tz, now)
         if member.paused_until and member.paused_until >= today:
             continue
         checkin.nudged_at = now  # never more than one nudge
