@@ -69,6 +69,7 @@ class Context:
     outgoing: list[Message] = field(default_factory=list)
     wake_outbox: bool = False
     schedules_changed: bool = False
+    forgotten: bool = False  # the person asked to be forgotten (adapters drop their caches)
     links: DashboardLinks | None = None  # signed dashboard links, when the web side is wired
     answers: dict[Hashable, Any] = field(default_factory=dict)  # asked before this run
 

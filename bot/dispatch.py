@@ -101,6 +101,8 @@ class Bot:
         self.router = build_router()
         self.outbox_wakeup = asyncio.Event()
         self.on_schedules_changed: Callable[[], None] | None = None
+        # Adapters that keep something about people in memory forget it with the database.
+        self.on_forgotten: list[Callable[[UserRef], None]] = []
         self.links: DashboardLinks | None = None  # set by the web adapter when it is wired
         self._workspace_ids: dict[tuple[str, str], int] = {}
 
@@ -119,6 +121,9 @@ class Bot:
             self.outbox_wakeup.set()
         if "schedules" in signals and self.on_schedules_changed is not None:
             self.on_schedules_changed()
+        if "forgotten" in signals:
+            for forget in self.on_forgotten:
+                forget(event.user)
         return outgoing
 
     async def _run(self, event: Event, platform: Platform) -> tuple[list[Message], set[str]]:
@@ -186,6 +191,8 @@ class Bot:
                 signals = {"outbox"} if ctx.wake_outbox else set()
                 if ctx.schedules_changed:
                     signals.add("schedules")
+                if ctx.forgotten:
+                    signals.add("forgotten")
             # Committed: the workspace row is there for good (a rolled-back one wasn't).
             self._workspace_ids[(workspace.platform, workspace.external_id)] = workspace.id
             return ctx.outgoing, signals

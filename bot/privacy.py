@@ -256,6 +256,7 @@ def register(router: Router) -> None:
         ).all()
         own_refs = [(p.channel_id, p.message_ts) for p in own_cards]
         forget_member(session, ctx.prompts, ctx.member)
+        ctx.forgotten = True
         # Cards already posted must not keep showing them: their own shares are blanked,
         # shares they endorsed are redrawn without them.
         for channel_id, message_ts in own_refs:

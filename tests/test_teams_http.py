@@ -567,6 +567,20 @@ async def test_forget_also_drops_a_file_still_waiting_for_consent(teams: TeamsRi
     assert teams.fake.uploads == {}
 
 
+async def test_someone_forgotten_is_reachable_again_as_soon_as_they_write(
+    teams: TeamsRig,
+) -> None:
+    await teams.say("help", personal=True)
+    assert len(teams.rows(TeamsMember)) == 1
+    await teams.say("forget", personal=True)
+    await teams.say("forget confirm", personal=True)
+    await teams.fake.wait_for(lambda c: "everything I stored about you is deleted" in c.text)
+    assert teams.rows(TeamsMember) == [] and teams.rows(TeamsConversation) == []
+    await teams.say("help", personal=True)  # back, minutes later
+    assert len(teams.rows(TeamsMember)) == 1  # stored again: check-ins can reach her
+    assert [c.conversation_type for c in teams.rows(TeamsConversation)] == ["personal"]
+
+
 async def test_malformed_requests_are_refused_and_store_nothing(teams: TeamsRig) -> None:
     async with teams.http.post(
         f"{teams.url}/api/messages", data="{not json", headers={"Content-Type": "application/json"}

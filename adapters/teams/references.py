@@ -122,6 +122,11 @@ class References:
             self._seen.clear()
         self._seen[key] = (fingerprint, time.monotonic())
 
+    def forget_seen(self) -> None:
+        """Someone asked to be forgotten: their rows are gone, so whatever was seen is stored
+        again when next seen (forgetting is rare; one write per active conversation)."""
+        self._seen.clear()
+
     def remember(self, activity: Activity, resolve: Resolver) -> None:
         """Store the activity's conversation and its sender (each skipped when unchanged)."""
         tenant = inbound.tenant_of(activity)

@@ -196,6 +196,7 @@ class TeamsEndpoint:
         self.adapter = CloudAdapter(self.auth)
         self.adapter.on_turn_error = self._turn_error
         self.references = References(runtime.db, runtime.clock)
+        runtime.bot.on_forgotten.append(lambda user: self.references.forget_seen())
         self.signer = Signer(secret_key(runtime.db, runtime.settings))
         self.platform = TeamsPlatform(
             adapter=self.adapter,
