@@ -54,7 +54,6 @@ from storage.db import Database
 from storage.queries import (
     DuplicateEvent,
     community_for_channel,
-    get_or_create_member,
     get_or_create_workspace,
     has_receipt,
     link_message,
@@ -233,12 +232,10 @@ class Bot:
     def home(self, user: UserRef) -> Card:
         """The member's home card (goals, shares, endorsements received)."""
         with self.db.session() as session:
-            workspace = get_or_create_workspace(
-                session, platform=user.platform, external_id=user.workspace_id, now=self.clock.now()
-            )
-            member = get_or_create_member(
+            _, member = workspace_and_member(
                 session,
-                workspace_id=workspace.id or 0,
+                platform=user.platform,
+                external_id=user.workspace_id,
                 user_id=user.user_id,
                 name=user.name,
                 now=self.clock.now(),

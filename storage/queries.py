@@ -86,9 +86,7 @@ def workspace_and_member(
     ).first()
     if found is not None:
         workspace, member = found
-        if name and member.display_name != name:
-            member.display_name = name
-            session.add(member)
+        _keep_name(session, member, name)
         return workspace, member
     workspace = get_or_create_workspace(
         session, platform=platform, external_id=external_id, now=now
@@ -124,10 +122,15 @@ def get_or_create_member(
             workspace_id=workspace_id, user_id=user_id, display_name=name, created_at=now
         ),
     )
+    _keep_name(session, member, name)
+    return member
+
+
+def _keep_name(session: Session, member: Member, name: str) -> None:
+    """The platform's current display name wins (people rename themselves)."""
     if name and member.display_name != name:
         member.display_name = name
         session.add(member)
-    return member
 
 
 def find_member(session: Session, *, workspace_id: int, user_id: str) -> Member | None:
@@ -161,7 +164,7 @@ def community_members(session: Session, *, community_id: int) -> list[Member]:
 
 def claim_receipt(session: Session, *, key: str, now: datetime) -> bool:
     """Record an inbound event key now (a savepoint); False when it was already handled."""
-    if session.get(InboundReceipt, key) is not None:
+    if has_receipt(session, key=key):
         return False
     try:
         with session.begin_nested():

@@ -27,7 +27,7 @@ from bot.dispatch import SOMETHING_WENT_WRONG, Bot
 from bot.events import ConversationRef, Event, MemberJoinedEvent, MessageRef, UserRef
 from bot.messages import Card, Message, Visibility
 from bot.profiles import profile_form
-from storage.queries import claim_receipt, get_or_create_member, get_or_create_workspace
+from storage.queries import claim_receipt, workspace_and_member
 
 log = logging.getLogger(__name__)
 
@@ -272,15 +272,10 @@ class TeamsBridge:
         if sent or not first:
             return
         with self.bot.db.session() as session:
-            workspace = get_or_create_workspace(
+            _, member = workspace_and_member(
                 session,
                 platform=inbound.PLATFORM,
                 external_id=user.workspace_id,
-                now=self.bot.clock.now(),
-            )
-            member = get_or_create_member(
-                session,
-                workspace_id=workspace.id or 0,
                 user_id=user.user_id,
                 name=user.name,
                 now=self.bot.clock.now(),
