@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     public_url: str | None = Field(None, alias="PLNBOT_PUBLIC_URL")
     dashboard_link_days: int = Field(7, alias="PLNBOT_DASHBOARD_LINK_DAYS", ge=1, le=90)
 
+    # The event runtime (README: "How events flow").
+    workers: int = Field(8, alias="PLNBOT_WORKERS", ge=1, le=64)
+    send_concurrency: int = Field(32, alias="PLNBOT_SEND_CONCURRENCY", ge=1, le=256)
+    inbox_limit: int = Field(5000, alias="PLNBOT_INBOX_LIMIT", ge=10)
+    shutdown_grace: float = Field(10.0, alias="PLNBOT_SHUTDOWN_GRACE", ge=0, le=600)
+    retention_days: int = Field(30, alias="PLNBOT_RETENTION_DAYS", ge=1, le=3650)
+
     @field_validator("timezone")
     @classmethod
     def _valid_timezone(cls, value: str) -> str:

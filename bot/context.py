@@ -104,8 +104,10 @@ class Context:
         link: Link | None = None,
         thread_id: str | None = None,
         conversation: ConversationRef | None = None,
+        live: bool = False,
     ) -> None:
-        """Post where everyone in the conversation sees it."""
+        """Post where everyone in the conversation sees it (`live`: drawn again from `link`
+        when it is sent)."""
         self.outgoing.append(
             Message(
                 text=text,
@@ -113,6 +115,7 @@ class Context:
                 link=link,
                 thread_id=thread_id,
                 conversation=conversation,
+                live=live,
             )
         )
 

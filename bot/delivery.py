@@ -7,22 +7,28 @@ row is sent, so the outbox never holds personal text.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from bot.checkins import open_checkin, question_card
+from bot.codec import message_from_json, message_to_json
 from bot.digests import prepare_intro, rank_artifacts, render_digest
-from bot.events import ConversationRef, UserRef
+from bot.events import ConversationRef, MessageRef, UserRef
+from bot.evidence import artifact_card
 from bot.llm import ModelClient
 from bot.messages import Card, Link, Message, Visibility
+from bot.port import Platform
 from bot.prompts import PromptLibrary
 from bot.reflections import create_prompt, prompt_message
 from bot.standards import announcement
 from storage.db import Database
 from storage.models import (
+    Artifact,
     CheckIn,
     Community,
     Digest,
@@ -33,7 +39,7 @@ from storage.models import (
     ScheduleBreak,
     Workspace,
 )
-from storage.queries import community_members, enqueue
+from storage.queries import community_members, enqueue, scoped_key
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +132,35 @@ class Delivery:
     to: UserRef | None = None
 
 
+async def send_message(
+    platform: Platform, message: Message, default: ConversationRef | None = None
+) -> MessageRef | None:
+    """Send one message where it says it goes: an update of a posted message, a DM, its
+    conversation, else `default` (where the event happened). The ref of a new post."""
+    if message.replace is not None:
+        await platform.update(message.replace, message)
+        return None
+    if message.visibility is Visibility.DM:
+        assert message.to is not None
+        conversation = await platform.open_dm(message.to)
+    else:
+        conversation = message.conversation or default
+        assert conversation is not None
+    return await platform.send(conversation, message)
+
+
+def redraw(session: Session, prompts: PromptLibrary, message: Message) -> Message | None:
+    """A live message drawn from what its link names now; None once that is gone."""
+    link = message.link
+    if link is None or link.kind != "artifact":
+        return message
+    artifact = session.get(Artifact, link.object_id)
+    if artifact is None:
+        return None
+    text, card = artifact_card(session, prompts, artifact)
+    return replace(message, text=text, card=card)
+
+
 def render_row(
     session: Session, prompts: PromptLibrary, row: OutboxMessage, *, now: datetime, default_tz: str
 ) -> Delivery | None:
@@ -133,6 +168,12 @@ def render_row(
     workspace = session.get(Workspace, row.workspace_id)
     if workspace is None:
         return None
+    if row.kind in ("reply", "refresh"):
+        if row.payload is None:
+            return None
+        message = message_from_json(row.payload)
+        drawn = redraw(session, prompts, message) if message.live else message
+        return Delivery(message=drawn, conversation=drawn.conversation) if drawn else None
     if row.kind == "checkin":
         member = session.get(Member, row.member_id) if row.member_id else None
         if member is None:
@@ -250,3 +291,69 @@ def queue_prompt(
         channel_id=community.channel_id,
         now=now,
     )
+
+
+def reply_lane(message: Message) -> str:
+    """Messages to one destination go out one at a time, in order: the updates of one posted
+    message, the posts in one channel, and what one person receives privately."""
+    if message.replace is not None:
+        ref = message.replace
+        where = ref.conversation
+        return scoped_key(
+            "msg", where.platform, where.workspace_id, where.channel_id, ref.message_id
+        )
+    conversation = message.conversation
+    person = message.to
+    if person is None or (
+        message.visibility is Visibility.CHANNEL and conversation and not conversation.is_dm
+    ):
+        assert conversation is not None
+        return scoped_key(
+            "chan", conversation.platform, conversation.workspace_id, conversation.channel_id
+        )
+    return scoped_key("dm", person.platform, person.workspace_id, person.user_id)
+
+
+_PENDING_REFRESH = sa.select(sa.literal(1)).where(
+    OutboxMessage.lane == sa.bindparam("lane"),  # type: ignore[arg-type]
+    OutboxMessage.kind == "refresh",  # type: ignore[arg-type]
+    OutboxMessage.status == "pending",  # type: ignore[arg-type]
+)
+
+
+def queue_replies(
+    session: Session,
+    *,
+    workspace_id: int,
+    default: ConversationRef | None,
+    messages: list[Message],
+    now: datetime,
+) -> int:
+    """A handler's replies as outbox rows, in the handler's own transaction: what a person
+    was told is sent even if the process dies right after the commit. A live update waiting
+    unsent already will draw the newest state, so no second one is queued."""
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    queued = 0
+    for message in messages:
+        if message.conversation is None and message.visibility is not Visibility.DM and default:
+            message = replace(message, conversation=default)
+        lane = reply_lane(message)
+        kind = "refresh" if message.live and message.replace is not None else "reply"
+        if kind == "refresh" and session.execute(_PENDING_REFRESH, {"lane": lane}).first():
+            continue
+        session.execute(
+            table.insert().values(
+                key=f"reply:{uuid.uuid4().hex}",
+                workspace_id=workspace_id,
+                kind=kind,
+                lane=lane,
+                payload=message_to_json(message),
+                status="pending",
+                attempts=0,
+                not_before=now,
+                created_at=now,
+                error="",
+            )
+        )
+        queued += 1
+    return queued

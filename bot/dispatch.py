@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Hashable, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Hashable, Sequence
+from typing import Any, TypeVar
 
 from sqlmodel import Session
 
@@ -33,6 +33,7 @@ from bot import (
 from bot.clock import Clock, SystemClock
 from bot.config import Settings, check_timezone
 from bot.context import AskFirst, Context, Failed, UsageError
+from bot.delivery import queue_replies, send_message
 from bot.events import (
     ActionEvent,
     CommandEvent,
@@ -53,24 +54,40 @@ from bot.router import Router
 from storage.db import Database
 from storage.queries import (
     DuplicateEvent,
+    claim_receipt,
     community_for_channel,
     get_or_create_workspace,
     has_receipt,
     link_message,
     record_receipt,
+    scoped_key,
     workspace_and_member,
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FEATURES = (help, profiles, goals, checkins, reflections, evidence, endorsements, digests)
 FEATURES_TAIL = (privacy, portfolio, coaching, home)
 
+Finish = Callable[[Session], None]  # marks the inbound request handled, in the unit's session
 MAX_QUESTIONS = 8  # platform questions one event may need (setup asks two)
 
 SOMETHING_WENT_WRONG = (
     "Sorry, something went wrong on my side, and nothing was lost. Please try again in a minute."
 )
+
+
+def run_to_end(unit: Coroutine[Any, Any, T]) -> T:
+    """Run a unit of work's coroutine to its end on this (database) thread. A unit awaits
+    nothing real: what it needs from the network it gets through `Context.ask`, which leaves
+    the unit (AskFirst) for the question to be asked on the event loop."""
+    try:
+        unit.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    unit.close()
+    raise RuntimeError("a unit of work awaited something; ask the platform with Context.ask")
 
 
 def build_router() -> Router:
@@ -106,16 +123,25 @@ class Bot:
         self._workspace_ids: dict[tuple[str, str], int] = {}
 
     async def handle(self, event: Event, platform: Platform) -> list[MessageRef]:
-        """Handle one event end to end; returns the refs of the messages it posted."""
+        """Handle one event end to end, replies sent at once (the playground, tests)."""
         outgoing = await self.process(event, platform)
         return await self.deliver(platform, event, outgoing)
 
-    async def process(self, event: Event, platform: Platform) -> list[Message]:
-        """The unit of work alone: commit what the event changes, return the replies to send.
+    async def process(
+        self,
+        event: Event,
+        platform: Platform,
+        *,
+        finish: Finish | None = None,
+        answer_here: Callable[[Message], bool] | None = None,
+    ) -> list[Message]:
+        """The unit of work: commit what the event changes; returns the replies to send.
 
-        Adapters whose replies are paced by the platform send them separately, so one busy
-        channel never holds up the database work of other people's events."""
-        outgoing, signals = await self._run(event, platform)
+        With `finish` (durable: the inbox's workers), the replies are written to the outbox
+        in the unit's own transaction and `finish(session)` marks the inbound request handled
+        in it too, so a crash either loses both or neither. Only the replies `answer_here`
+        picks (a Teams card click's private answer, which is its HTTP response) are returned."""
+        outgoing, signals = await self._run(event, platform, finish, answer_here)
         if "outbox" in signals:
             self.outbox_wakeup.set()
         if "schedules" in signals and self.on_schedules_changed is not None:
@@ -125,30 +151,46 @@ class Bot:
                 forget(event.user)
         return outgoing
 
-    async def _run(self, event: Event, platform: Platform) -> tuple[list[Message], set[str]]:
-        """The unit of work; run again (rolled back first) each time a handler needs an answer
-        from the platform it doesn't have yet, so no transaction waits on the network."""
+    async def _run(
+        self,
+        event: Event,
+        platform: Platform,
+        finish: Finish | None,
+        answer_here: Callable[[Message], bool] | None = None,
+    ) -> tuple[list[Message], set[str]]:
+        """The unit of work, on a database thread; run again (rolled back first) each time a
+        handler needs an answer from the platform it doesn't have yet, so no transaction
+        waits on the network and the event loop never waits on the database."""
         answers: dict[Hashable, Any] = {}
         for _ in range(MAX_QUESTIONS):
             try:
-                return await self._attempt(event, platform, answers)
+                return await self.db.run(
+                    run_to_end, self._attempt(event, platform, answers, finish, answer_here)
+                )
             except AskFirst as question:
                 try:
                     answers[question.key] = await question.call()
                 except Exception as error:
                     answers[question.key] = Failed(error)
         log.error("%s asked the platform more than %d times", type(event).__name__, MAX_QUESTIONS)
-        return [self._private(event, SOMETHING_WENT_WRONG)], set()
+        return await self.db.run(self._answer_alone, event, SOMETHING_WENT_WRONG, finish)
 
     async def _attempt(
-        self, event: Event, platform: Platform, answers: dict[Hashable, Any]
+        self,
+        event: Event,
+        platform: Platform,
+        answers: dict[Hashable, Any],
+        finish: Finish | None,
+        answer_here: Callable[[Message], bool] | None,
     ) -> tuple[list[Message], set[str]]:
+        key = self.receipt_key(event)
         try:
             with self.db.session() as session:
                 now = self.clock.now()
-                key = f"{event.user.platform}:{event.dedupe_key}" if event.dedupe_key else None
                 if key and has_receipt(session, key=key):
                     log.info("duplicate event %s ignored", event.dedupe_key)
+                    if finish is not None:
+                        finish(session)
                     return [], set()
                 workspace, member = workspace_and_member(
                     session,
@@ -192,18 +234,96 @@ class Bot:
                     signals.add("schedules")
                 if ctx.forgotten:
                     signals.add("forgotten")
+                outgoing = ctx.outgoing
+                if finish is not None:
+                    here = [m for m in outgoing if answer_here is not None and answer_here(m)]
+                    later = [m for m in outgoing if not any(m is h for h in here)]
+                    if queue_replies(
+                        session,
+                        workspace_id=workspace.id,
+                        default=event.conversation,
+                        messages=later,
+                        now=now,
+                    ):
+                        signals.add("outbox")
+                    finish(session)
+                    outgoing = here
             # Committed: the workspace row is there for good (a rolled-back one wasn't).
             self._workspace_ids[(workspace.platform, workspace.external_id)] = workspace.id
-            return ctx.outgoing, signals
+            return outgoing, signals
         except DuplicateEvent:
             log.info("duplicate event %s ignored (handled concurrently)", event.dedupe_key)
+            if finish is not None:
+                with contextlib.suppress(DuplicateEvent), self.db.session() as session:
+                    finish(session)
             return [], set()
         except UsageError as problem:
             log.info("usage error from %s: %s", event.user.user_id, problem)
-            return [self._private(event, str(problem))], set()
+            return self._answer_alone(event, str(problem), finish, answer_here)
         except Exception:
             log.exception("handling %s failed", type(event).__name__)
-            return [self._private(event, SOMETHING_WENT_WRONG)], set()
+            return self._answer_alone(event, SOMETHING_WENT_WRONG, finish, answer_here)
+
+    def receipt_key(self, event: Event) -> str | None:
+        """The event's dedupe key scoped by platform, workspace and conversation: platform
+        ids are unique only there (Teams message ids are timestamps within a conversation)."""
+        if not event.dedupe_key:
+            return None
+        user, where = event.user, event.conversation
+        return scoped_key(user.platform, user.workspace_id, where.channel_id, event.dedupe_key)
+
+    def _answer_alone(
+        self,
+        event: Event,
+        text: str,
+        finish: Finish | None,
+        answer_here: Callable[[Message], bool] | None = None,
+    ) -> tuple[list[Message], set[str]]:
+        """The one answer to an event whose unit of work was rolled back (bad input, an
+        error): sent at once, or queued durably with the request marked handled."""
+        message = self._private(event, text)
+        if finish is None or (answer_here is not None and answer_here(message)):
+            return [message], set()
+        with contextlib.suppress(DuplicateEvent), self.db.session() as session:
+            self._queue(session, event.conversation, [message])
+            finish(session)
+        return [], {"outbox"}
+
+    def _queue(
+        self, session: Session, default: ConversationRef | None, messages: list[Message]
+    ) -> None:
+        where = default or messages[0].conversation or messages[0].to
+        assert where is not None
+        workspace = get_or_create_workspace(
+            session, platform=where.platform, external_id=where.workspace_id, now=self.clock.now()
+        )
+        assert workspace.id is not None
+        queue_replies(
+            session,
+            workspace_id=workspace.id,
+            default=default,
+            messages=messages,
+            now=self.clock.now(),
+        )
+
+    async def send_later(
+        self, messages: list[Message], *, default: ConversationRef | None = None, once: str = ""
+    ) -> bool:
+        """Queue messages outside a unit of work (a greeting) in the outbox; with `once`, a
+        receipt key recorded in the same transaction, and False when it was recorded before."""
+
+        def queue() -> bool:
+            with self.db.session() as session:
+                if once and not claim_receipt(session, key=once, now=self.clock.now()):
+                    return False
+                if messages:
+                    self._queue(session, default, messages)
+                return True
+
+        queued = await self.db.run(queue)
+        if queued:
+            self.outbox_wakeup.set()
+        return queued
 
     @staticmethod
     def _private(event: Event, text: str) -> Message:
@@ -292,25 +412,18 @@ class Bot:
     async def deliver(
         self, platform: Platform, event: Event | None, messages: Sequence[Message]
     ) -> list[MessageRef]:
-        """Send replies; a failure is logged and never hides the other replies."""
+        """Send replies now; a failure is logged and never hides the other replies."""
         refs: list[MessageRef] = []
         for message in messages:
             try:
-                if message.replace is not None:
-                    await platform.update(message.replace, message)
+                ref = await send_message(
+                    platform, message, event.conversation if event is not None else None
+                )
+                if ref is None:
                     continue
-                if message.visibility is Visibility.DM:
-                    assert message.to is not None
-                    conversation = await platform.open_dm(message.to)
-                elif message.conversation is not None:
-                    conversation = message.conversation
-                else:
-                    assert event is not None
-                    conversation = event.conversation
-                ref = await platform.send(conversation, message)
                 refs.append(ref)
                 if message.link is not None and ref.message_id:
-                    self._remember(ref, message)
+                    await self.db.run(self._remember, ref, message)
             except Exception:
                 log.exception("could not deliver a %s message", message.visibility)
         return refs

@@ -14,7 +14,7 @@ from sqlmodel import select
 from bot.context import Context, UsageError
 from bot.events import ActionEvent, ConversationRef, MessageRef, ReactionEvent
 from bot.evidence import artifact_card
-from bot.messages import Button, Card, Input, Message
+from bot.messages import Button, Card, Input, Link, Message
 from bot.router import Router
 from bot.standards import reconsider
 from storage.models import Artifact, Endorsement
@@ -102,6 +102,8 @@ def refresh_card(ctx: Context, artifact: Artifact) -> None:
             text=text,
             card=card,
             replace=MessageRef(conversation=conversation, message_id=posted.message_ts),
+            link=Link(kind="artifact", object_id=artifact.id),
+            live=True,  # drawn when sent: a later count is never overwritten by an earlier one
         )
     )
 

@@ -181,7 +181,7 @@ def create_artifact(
     assert artifact.id is not None and community.id is not None and ctx.member.id is not None
     add_membership(ctx.session, community_id=community.id, member_id=ctx.member.id, now=ctx.now)
     text, card = artifact_card(ctx.session, ctx.prompts, artifact, new=True)
-    ctx.post(text, card, link=Link(kind="artifact", object_id=artifact.id))
+    ctx.post(text, card, link=Link(kind="artifact", object_id=artifact.id), live=True)
 
 
 def register(router: Router) -> None:

@@ -91,6 +91,9 @@ class Message:
     replace: MessageRef | None = None  # update this message instead of posting
     attachment: Attachment | None = None
     link: Link | None = field(default=None, compare=False)
+    # Drawn again from `link` just before it is sent: a card whose counts may change while
+    # it waits (an endorsement arriving before the card is posted or updated).
+    live: bool = False
 
     def __post_init__(self) -> None:
         if not self.text:

@@ -1,11 +1,15 @@
 """The outbox sender: claims due rows, sends them through the platform, marks them sent.
 
 A row is claimed with a conditional update (and `FOR UPDATE SKIP LOCKED` on PostgreSQL), so
-two workers never send the same row. Rows are claimed a few at a time and sent one by one.
-A worker that dies leaves its claimed rows behind: a worker on the same host sees the dead
+two senders never send the same row, and only when no earlier row of its lane (one posted
+message's updates, one channel's posts, one person's private answers) is waiting or in
+flight, so each destination hears things in order. Up to `concurrency` rows are in flight at
+once: a channel held back by the platform's pacing holds one slot, not the queue.
+
+A sender that dies leaves its claimed rows behind: a sender on the same host sees the dead
 process id and takes them back at once; otherwise they return after `STALE_CLAIM`. The one
-message that was in flight when the worker died may then be sent a second time — the one
-documented case of a duplicate.
+message that was in flight when it died may then be sent a second time — the one documented
+case of a duplicate.
 """
 
 from __future__ import annotations
@@ -13,21 +17,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import socket
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
-from sqlmodel import select
-
 from bot.clock import Clock
-from bot.delivery import prepare_row, render_row
+from bot.delivery import Delivery, prepare_row, render_row, send_message
 from bot.llm import ModelClient
 from bot.port import DeliveryError, Platform
 from bot.prompts import PromptLibrary
 from storage.db import Database
+from storage.inbox import OUTBOX, claim_ids, prune, take_back, worker_name
 from storage.models import OutboxMessage, Workspace
 from storage.queries import link_message
 
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 STALE_CLAIM = timedelta(minutes=2)
 CLAIM_BATCH = 10
 MAX_ATTEMPTS = 5
+PRUNE_EVERY = timedelta(hours=1)
 
 
 class OutboxSender:
@@ -49,6 +50,8 @@ class OutboxSender:
         default_tz: str,
         worker_id: str | None = None,
         llm: ModelClient | None = None,
+        concurrency: int = 32,
+        retention_days: int = 30,
     ) -> None:
         self.db = db
         self.llm = llm  # the optional model, for digest introductions
@@ -56,71 +59,39 @@ class OutboxSender:
         self.prompts = prompts
         self.clock = clock
         self.default_tz = default_tz
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.worker_id = worker_id or worker_name()
+        self.concurrency = concurrency
+        self.retention = timedelta(days=retention_days)
+        self._pruned_at: datetime | None = None
+        self._stopping = False
 
     def reclaim_abandoned(self, now: datetime) -> None:
-        """Rows left claimed by a crashed worker go back to the queue."""
+        """Rows left claimed by a crashed sender go back to the queue."""
         with self.db.session() as session:
-            session.exec(
-                sa.update(OutboxMessage)
-                .where(
-                    OutboxMessage.status == "claimed",
-                    OutboxMessage.claimed_at < now - STALE_CLAIM,  # type: ignore[operator]
-                )
-                .values(status="pending")
-            )
-            host = socket.gethostname()
-            holders = session.exec(
-                select(OutboxMessage.claimed_by)
-                .where(
-                    OutboxMessage.status == "claimed",
-                    OutboxMessage.claimed_by.like(f"{host}:%"),  # type: ignore[union-attr]
-                )
-                .distinct()
-            ).all()
-            dead = [h for h in holders if h and h != self.worker_id and not _alive(h)]
-            if dead:
-                log.warning("taking back rows claimed by exited workers %s", dead)
-                session.exec(
-                    sa.update(OutboxMessage)
-                    .where(OutboxMessage.status == "claimed", OutboxMessage.claimed_by.in_(dead))  # type: ignore[union-attr]
-                    .values(status="pending")
-                )
+            dead = take_back(session, OUTBOX, now=now, stale=STALE_CLAIM, worker=self.worker_id)
+        if dead:
+            log.warning("took back outbox rows claimed by exited workers %s", dead)
 
     def claim(self, limit: int = CLAIM_BATCH) -> list[int]:
         now = self.clock.now()
         with self.db.session() as session:
-            query = (
-                select(OutboxMessage.id)
-                .where(OutboxMessage.status == "pending", OutboxMessage.not_before <= now)  # type: ignore[operator]
-                .order_by(OutboxMessage.not_before, OutboxMessage.id)  # type: ignore[arg-type]
-                .limit(limit)
+            return claim_ids(
+                session,
+                OUTBOX,
+                due=OUTBOX.c.not_before <= now,
+                unfinished=("pending", "claimed"),
+                worker=self.worker_id,
+                now=now,
+                limit=limit,
             )
-            if not self.db.is_sqlite:
-                query = query.with_for_update(skip_locked=True)
-            candidates = list(session.exec(query).all())
-            claimed = []
-            for row_id in candidates:
-                result = session.exec(
-                    sa.update(OutboxMessage)
-                    .where(OutboxMessage.id == row_id, OutboxMessage.status == "pending")
-                    .values(
-                        status="claimed",
-                        claimed_by=self.worker_id,
-                        claimed_at=now,
-                        attempts=OutboxMessage.attempts + 1,
-                    )
-                )
-                if result.rowcount == 1:
-                    claimed.append(row_id)
-        return [row_id for row_id in claimed if row_id is not None]
 
     async def deliver_due(self, limit: int = CLAIM_BATCH) -> int:
-        """Send every due row (in batches); returns how many rows were processed."""
-        self.reclaim_abandoned(self.clock.now())
+        """Send every due row, one at a time in claim order; returns how many rows were
+        processed (tests and one-off runs; `run_forever` keeps many in flight)."""
+        await self.db.run(self.reclaim_abandoned, self.clock.now())
         done = 0
         while True:
-            batch = self.claim(limit)
+            batch = await self.db.run(self.claim, limit)
             if not batch:
                 return done
             for row_id in batch:
@@ -131,77 +102,94 @@ class OutboxSender:
         if self.llm is not None:
             await prepare_row(self.db, self.prompts, self.llm, row_id)  # never raises
         now = self.clock.now()
+        prepared = await self.db.run(self._prepare, row_id, now)
+        if prepared is None:
+            return
+        platform, delivery = prepared
+        try:
+            ref = await send_message(platform, delivery.message, delivery.conversation)
+        except Exception as exc:
+            retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
+            permanent = isinstance(exc, DeliveryError) and exc.permanent
+            log.warning("sending outbox row %s failed: %s", row_id, exc)
+            await self.db.run(self._failed, row_id, str(exc)[:500], now, retry_after, permanent)
+            return
+        await self.db.run(self._sent, row_id, delivery, ref)
+
+    def _prepare(self, row_id: int, now: datetime) -> tuple[Platform, Delivery] | None:
+        """The claimed row's platform and message, or None when it is not to be sent (the
+        row is then marked why)."""
         with self.db.session() as session:
             row = session.get(OutboxMessage, row_id)
             if row is None or row.status != "claimed":
-                return
+                return None
             workspace = session.get(Workspace, row.workspace_id)
             platform = self.platforms.get(workspace.platform) if workspace else None
             if row.expires_at is not None and row.expires_at < now:
-                row.status, row.error = "skipped", "expired before it could be sent"
+                _finish(row, "skipped", "expired before it could be sent")
                 session.add(row)
-                return
+                return None
             if platform is None:
                 self._retry_or_fail(row, "platform not configured", now, None)
                 session.add(row)
-                return
+                return None
             try:
                 delivery = render_row(
                     session, self.prompts, row, now=now, default_tz=self.default_tz
                 )
             except Exception as exc:
                 log.exception("rendering outbox row %s failed", row.key)
-                row.status, row.error = "failed", f"render: {exc.__class__.__name__}"
+                _finish(row, "failed", f"render: {exc.__class__.__name__}")
                 session.add(row)
-                return
+                return None
             if delivery is None:
-                row.status, row.error = "skipped", "no longer applies"
+                _finish(row, "skipped", "no longer applies")
                 session.add(row)
-                return
-        try:
-            if delivery.to is not None:
-                conversation = await platform.open_dm(delivery.to)
-            else:
-                assert delivery.conversation is not None
-                conversation = delivery.conversation
-            ref = await platform.send(conversation, delivery.message)
-        except Exception as exc:
-            retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
-            permanent = isinstance(exc, DeliveryError) and exc.permanent
-            log.warning("sending %s failed: %s", row.key, exc)
-            with self.db.session() as session:
-                row = session.get(OutboxMessage, row_id)
-                assert row is not None
-                if permanent:
-                    row.status, row.error = "failed", str(exc)[:500]
-                else:
-                    self._retry_or_fail(row, str(exc)[:500], now, retry_after)
-                session.add(row)
-            return
+                return None
+            return platform, delivery
+
+    def _failed(
+        self,
+        row_id: int,
+        reason: str,
+        now: datetime,
+        retry_after: float | None,
+        permanent: bool,
+    ) -> None:
         with self.db.session() as session:
             row = session.get(OutboxMessage, row_id)
             assert row is not None
-            row.status, row.sent_at, row.platform_message_id = (
-                "sent",
-                self.clock.now(),
-                ref.message_id,
-            )
+            if permanent:
+                _finish(row, "failed", reason)
+            else:
+                self._retry_or_fail(row, reason, now, retry_after)
+            session.add(row)
+
+    def _sent(self, row_id: int, delivery: Delivery, ref: object) -> None:
+        with self.db.session() as session:
+            row = session.get(OutboxMessage, row_id)
+            assert row is not None
+            message_id = getattr(ref, "message_id", None)
+            _finish(row, "sent", "")
+            row.sent_at, row.platform_message_id = self.clock.now(), message_id
             session.add(row)
             link = delivery.message.link
-            if link is not None and ref.message_id:
+            if link is not None and message_id and delivery.message.replace is None:
                 link_message(
                     session,
                     workspace_id=row.workspace_id,
-                    channel_id=ref.conversation.channel_id,
-                    message_ts=ref.message_id,
+                    channel_id=ref.conversation.channel_id,  # type: ignore[attr-defined]
+                    message_ts=message_id,
                     kind=link.kind,
                     object_id=link.object_id,
                 )
 
     @staticmethod
-    def _retry_or_fail(row: OutboxMessage, reason: str, now, retry_after: float | None) -> None:  # type: ignore[no-untyped-def]
+    def _retry_or_fail(
+        row: OutboxMessage, reason: str, now: datetime, retry_after: float | None
+    ) -> None:
         if row.attempts >= MAX_ATTEMPTS:
-            row.status, row.error = "failed", reason
+            _finish(row, "failed", reason)
             return
         if retry_after is not None:
             delay = retry_after  # the platform said when
@@ -212,24 +200,68 @@ class OutboxSender:
         row.not_before = now + timedelta(seconds=delay)
 
     async def run_forever(self, wakeup: asyncio.Event, *, interval: float = 2.0) -> None:
-        """Deliver due rows whenever woken, and at least every `interval` seconds."""
-        while True:
-            try:
-                await self.deliver_due()
-            except Exception:
-                log.exception("outbox pass failed; retrying shortly")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), timeout=interval)
-            wakeup.clear()
+        """Keep up to `concurrency` rows in flight; claim more whenever woken (something was
+        queued), whenever a send finishes, and at least every `interval` seconds."""
+        in_flight: set[asyncio.Task[None]] = set()
+        next_reclaim = self.clock.now()
+        try:
+            while not self._stopping:
+                wakeup.clear()
+                now = self.clock.now()
+                try:
+                    if now >= next_reclaim:
+                        await self.db.run(self.reclaim_abandoned, now)
+                        next_reclaim = now + timedelta(seconds=30)
+                        await self._prune(now)
+                    free = self.concurrency - len(in_flight)
+                    claimed = await self.db.run(self.claim, free) if free > 0 else []
+                except Exception:
+                    log.exception("outbox pass failed; retrying shortly")
+                    claimed = []
+                for row_id in claimed:
+                    task = asyncio.get_running_loop().create_task(self._deliver_logged(row_id))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                if claimed and len(claimed) == free:
+                    await asyncio.sleep(0)  # more may be due: claim again once a slot frees
+                waiters: list[asyncio.Future[object]] = [
+                    asyncio.ensure_future(wakeup.wait()),
+                    *in_flight,  # type: ignore[list-item]
+                ]
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait(
+                        waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED
+                    )
+                waiters[0].cancel()
+        finally:
+            if in_flight:  # what is in flight finishes: its message is already on its way
+                await asyncio.gather(*in_flight, return_exceptions=True)
+
+    def stop(self) -> None:
+        """Claim nothing more; `run_forever` returns once what is in flight is sent."""
+        self._stopping = True
+
+    async def _deliver_logged(self, row_id: int) -> None:
+        try:
+            await self.deliver(row_id)
+        except Exception:
+            log.exception("delivering outbox row %s failed", row_id)
+
+    async def _prune(self, now: datetime) -> None:
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        counts = await self.db.run(self._prune_now, now - self.retention)
+        if any(counts.values()):
+            log.info("retention: removed %s older than %s", counts, self.retention)
+
+    def _prune_now(self, before: datetime) -> dict[str, int]:
+        with self.db.session() as session:
+            return prune(session, before=before)
 
 
-def _alive(worker_id: str) -> bool:
-    """Whether a worker id (`host:pid`) on this host names a running process."""
-    try:
-        pid = int(worker_id.rsplit(":", 1)[1])
-        os.kill(pid, 0)
-    except (ValueError, IndexError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
+def _finish(row: OutboxMessage, status: str, error: str) -> None:
+    """A row's last state; a reply's words are not kept once it is sent or given up."""
+    row.status, row.error = status, error[:500]
+    if row.kind in ("reply", "refresh"):
+        row.payload = None

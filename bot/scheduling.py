@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -69,14 +71,15 @@ class ScheduleRunner:
         prompts: PromptLibrary,
         settings: Settings,
         clock: Clock,
-        wakeup: asyncio.Event,
+        wake: Callable[[], None],
     ) -> None:
         self.db = db
         self.prompts = prompts
         self.settings = settings
         self.clock = clock
-        self.wakeup = wakeup
+        self.wake = wake  # tells the outbox sender there is work; safe from any thread
         self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self._rebuilding = threading.Lock()  # the minute's resync and a coach's change
         self._signature: tuple[tuple[int, str, int, str, str], ...] = ()
 
     def start(self) -> None:
@@ -102,7 +105,7 @@ class ScheduleRunner:
             return
         if result.checkins or result.nudges or result.prompts or result.digests:
             log.info("planned %s", result)
-            self.wakeup.set()
+            self.wake()
 
     def shutdown(self) -> None:
         if self.scheduler.running:
@@ -110,6 +113,10 @@ class ScheduleRunner:
 
     def rebuild(self) -> None:
         """Read the schedule rows; replace the jobs when anything changed."""
+        with self._rebuilding:
+            self._rebuild()
+
+    def _rebuild(self) -> None:
         with self.db.session() as session:
             rows = session.exec(
                 select(Schedule, Community)
@@ -136,14 +143,21 @@ class ScheduleRunner:
         self._signature = signature
         log.info("scheduler rebuilt: %d schedules", len(signature))
 
+    def rebuild_soon(self) -> None:
+        """A coach changed a schedule: rebuild on a database thread, off the event loop."""
+        asyncio.get_running_loop().create_task(self.db.run(self.rebuild))
+
     async def fire(self, schedule_id: int) -> None:
+        outcome = await self.db.run(self._fire, schedule_id)
+        log.info("schedule %s: %s", schedule_id, outcome)
+        self.wake()
+
+    def _fire(self, schedule_id: int) -> str:
         with self.db.session() as session:
-            outcome = run_schedule(
+            return run_schedule(
                 session,
                 self.prompts,
                 schedule_id=schedule_id,
                 now=self.clock.now(),
                 default_tz=self.settings.timezone,
             )
-        log.info("schedule %s: %s", schedule_id, outcome)
-        self.wakeup.set()

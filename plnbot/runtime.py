@@ -16,10 +16,12 @@ from sqlmodel import select
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, Settings
 from bot.dispatch import Bot
+from bot.inbox import InboxWorkers, Intake, Work
 from bot.outbox import OutboxSender
 from bot.port import Platform
 from bot.scheduling import ScheduleRunner
 from storage.db import Database, DatabaseError
+from storage.inbox import unfinished_work
 from storage.models import KeyValue
 
 log = logging.getLogger("plnbot")
@@ -27,7 +29,8 @@ log = logging.getLogger("plnbot")
 
 def open_database(settings: Settings, *, upgrade_sqlite: bool = True) -> Database:
     """Connect and check the schema; raise ConfigError naming DATABASE_URL when unusable."""
-    db = Database(settings.database_url)
+    # Threads for the units of work, the sender's bookkeeping, intake and everything else.
+    db = Database(settings.database_url, threads=settings.workers + 4)
     try:
         db.ping()
     except DatabaseError as exc:
@@ -67,6 +70,11 @@ class Runtime:
     port: int = 3000
     allow_anonymous_teams: bool = False
     playground: bool | None = None  # None: on when no platform is configured
+    # How each platform's adapter works one stored request (filled in by the adapters).
+    inbox_work: dict[str, Work] = field(default_factory=dict)
+    intake: Intake | None = None
+    inbox: InboxWorkers | None = None
+    _sender: OutboxSender | None = None
 
     @property
     def public_url(self) -> str:
@@ -75,14 +83,39 @@ class Runtime:
 
     @property
     def sender(self) -> OutboxSender:
-        return OutboxSender(
-            db=self.db,
-            platforms=self.platforms,
-            prompts=self.bot.prompts,
-            clock=self.clock,
-            default_tz=self.settings.timezone,
-            llm=self.bot.llm,
-        )
+        if self._sender is None:
+            self._sender = OutboxSender(
+                db=self.db,
+                platforms=self.platforms,
+                prompts=self.bot.prompts,
+                clock=self.clock,
+                default_tz=self.settings.timezone,
+                llm=self.bot.llm,
+                concurrency=self.settings.send_concurrency,
+                retention_days=self.settings.retention_days,
+            )
+        return self._sender
+
+    def accept(self) -> Intake:
+        """The intake adapters store requests through (made on the running loop)."""
+        if self.intake is None:
+            self.intake = Intake(self.db, self.clock, limit=self.settings.inbox_limit)
+        return self.intake
+
+    async def idle(self, timeout: float = 10.0) -> None:
+        """Wait until every stored request is handled and every due message sent (tests)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if await self.db.run(self._settled):
+                await asyncio.sleep(0.02)  # let a send that just finished write its result
+                if await self.db.run(self._settled):
+                    return
+            await asyncio.sleep(0.01)
+        raise TimeoutError(f"work still waiting after {timeout:.1f} s")
+
+    def _settled(self) -> bool:
+        with self.db.session() as session:
+            return not unfinished_work(session, now=self.clock.now())
 
 
 def build_runtime(
@@ -169,38 +202,71 @@ def make_web_app(runtime: Runtime, *, scheduler: bool = True) -> web.Application
         gc.freeze()
         start_workers(runtime, scheduler=scheduler)
 
+    async def stop_taking(app: web.Application) -> None:
+        await stop_accepting(runtime)
+
     async def stop_background(app: web.Application) -> None:
         await stop_workers(runtime)
 
     app.on_startup.append(start_background)
+    app.on_shutdown.append(stop_taking)
     app.on_cleanup.append(stop_background)
     return app
 
 
 def start_workers(runtime: Runtime, *, scheduler: bool = True) -> None:
-    """The outbox sender always runs (commands enqueue); timed jobs only when asked."""
-    runtime.background.append(
-        asyncio.get_running_loop().create_task(
-            runtime.sender.run_forever(runtime.bot.outbox_wakeup)
+    """The inbox workers and the outbox sender always run (commands enqueue); timed jobs
+    only when asked."""
+    loop = asyncio.get_running_loop()
+    bot = runtime.bot
+    if runtime.inbox_work:
+        intake = runtime.accept()
+        runtime.inbox = InboxWorkers(
+            runtime.db,
+            runtime.clock,
+            size=runtime.settings.workers,
+            work=runtime.inbox_work,
+            intake=intake,
         )
-    )
+        intake.on_stored.append(runtime.inbox.wake)
+        runtime.inbox.start()
+    runtime.background.append(loop.create_task(runtime.sender.run_forever(bot.outbox_wakeup)))
     if scheduler:
+        wakeup = bot.outbox_wakeup
+
+        def wake() -> None:  # APScheduler runs plain jobs on its own threads
+            loop.call_soon_threadsafe(wakeup.set)
+
         runner = ScheduleRunner(
             db=runtime.db,
-            prompts=runtime.bot.prompts,
+            prompts=bot.prompts,
             settings=runtime.settings,
             clock=runtime.clock,
-            wakeup=runtime.bot.outbox_wakeup,
+            wake=wake,
         )
         runner.start()
         runtime.scheduler = runner
-        runtime.bot.on_schedules_changed = runner.rebuild
+        bot.on_schedules_changed = runner.rebuild_soon
+
+
+async def stop_accepting(runtime: Runtime) -> None:
+    """SIGTERM, first step: new requests are refused (503: the platform retries)."""
+    if runtime.intake is not None:
+        runtime.intake.close()
 
 
 async def stop_workers(runtime: Runtime) -> None:
+    """Work what is stored for up to PLNBOT_SHUTDOWN_GRACE seconds, let what is in flight
+    finish, send what that produced, then stop. What is left stays stored for next time."""
     if runtime.scheduler is not None:
         runtime.scheduler.shutdown()
-    for task in runtime.background:
-        task.cancel()
-    await asyncio.gather(*runtime.background, return_exceptions=True)
+    if runtime.inbox is not None:
+        await runtime.inbox.drain(runtime.settings.shutdown_grace)
+    runtime.sender.stop()
+    runtime.bot.outbox_wakeup.set()
+    if runtime.background:
+        _, late = await asyncio.wait(runtime.background, timeout=5.0)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*runtime.background, return_exceptions=True)
     runtime.background.clear()

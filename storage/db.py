@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -19,6 +23,9 @@ from sqlmodel import Session
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+P = ParamSpec("P")
+T = TypeVar("T")
+_depth = threading.local()  # how many sessions this thread has open (SQLite: nested ones defer)
 
 
 class DatabaseError(Exception):
@@ -46,20 +53,39 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # Take the write lock up front: a transaction that read first and writes later
+            # fails at once (no busy wait) when another connection committed in between.
+            # A session opened inside another on the same thread begins as a reader (the
+            # outer one holds the lock), and AUTOCOMMIT connections begin nothing.
+            if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+                return
+            nested = getattr(_depth, "value", 0) > 1
+            conn.exec_driver_sql("BEGIN" if nested else "BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("pool_size", 12)
     return sa.create_engine(url, **kwargs)
 
 
 class Database:
-    """Owns the engine; hands out short sessions that commit or roll back as a unit."""
+    """Owns the engine and the threads database work runs on; hands out short sessions that
+    commit or roll back as a unit.
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    Work runs on `threads` threads (`run`), never on the event loop, so a slow query or a
+    digest's ranking holds up no one's acknowledgement. SQLite has one writer: sessions in
+    this process take turns on a lock (handed over at once, where SQLite's own busy wait
+    polls), and other processes wait on SQLite's busy timeout.
+    """
+
+    def __init__(self, url: str, *, threads: int = 8, **engine_kwargs: Any) -> None:
         self.url = url
+        self.threads = threads
+        if make_url(url).get_backend_name() != "sqlite":
+            engine_kwargs.setdefault("pool_size", threads + 4)
         self.engine = create_db_engine(url, **engine_kwargs)
+        self._writer = threading.RLock() if self.is_sqlite else None
+        self._executor: ThreadPoolExecutor | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -68,13 +94,29 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One unit of work: commit on success, roll back on any error."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+        _depth.value = getattr(_depth, "value", 0) + 1
+        lock = self._writer if _depth.value == 1 else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                try:
+                    yield session
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+        finally:
+            if lock is not None:
+                lock.release()
+            _depth.value -= 1
+
+    async def run(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run blocking database work on the database's threads, off the event loop."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="plnbot-db")
+        call = functools.partial(work, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     def ping(self) -> None:
         """Raise DatabaseError unless the database answers."""
@@ -106,4 +148,7 @@ class Database:
         return self.current_revision() == self.head_revision()
 
     def dispose(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
         self.engine.dispose()

@@ -267,11 +267,16 @@ class PostedMessage(SQLModel, table=True):
 class OutboxMessage(SQLModel, table=True):
     """A durable outgoing message: inserted before sending, claimed, then marked sent.
 
-    The payload names what to send (kind + object id); the text is rendered at send time so
-    nothing personal sits in the outbox and `forget` needs no rewriting here.
+    Scheduled rows name what to send (kind + object id) and are rendered at send time, so
+    nothing personal sits in them. A `reply` row (what a handler answered) holds its message
+    in `payload` only until it is sent or given up, then the payload is cleared. Rows with the
+    same `lane` (a person, or one posted message being updated) go out one at a time, in order.
     """
 
-    __table_args__ = (sa.Index("ix_outbox_due", "status", "not_before"),)
+    __table_args__ = (
+        sa.Index("ix_outbox_due", "status", "not_before"),
+        sa.Index("ix_outbox_lane", "lane", "id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=160, unique=True)
     workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE")
@@ -281,6 +286,8 @@ class OutboxMessage(SQLModel, table=True):
         default=None, foreign_key="member.id", index=True, ondelete="CASCADE"
     )
     channel_id: str | None = Field(default=None, max_length=64)
+    lane: str | None = Field(default=None, max_length=200)
+    payload: str | None = Field(default=None, sa_type=sa.Text)
     status: str = Field(default="pending", max_length=16)  # pending|claimed|sent|failed|skipped
     attempts: int = 0
     not_before: datetime = _ts()
@@ -302,6 +309,35 @@ class FlowState(SQLModel, table=True):
     step: str = Field(max_length=32)
     data: str = Field(default="{}", sa_type=sa.Text)
     updated_at: datetime = _ts()
+
+
+class InboxEvent(SQLModel, table=True):
+    """An inbound platform request, stored before it is acknowledged and worked from here.
+
+    `key` is the platform's id for the request scoped by platform, workspace and conversation
+    (a retry finds it and is acknowledged without a second row); `lane` is the person, whose
+    events are worked one at a time in arrival order. `payload` is the platform's own body,
+    translated by its adapter when the row is worked.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        sa.Index("ix_inbox_status_id", "status", "id"),
+        sa.Index("ix_inbox_lane_id", "lane", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=300, unique=True)
+    platform: str = Field(max_length=16)
+    lane: str = Field(max_length=200)
+    kind: str = Field(max_length=32)
+    payload: str = Field(sa_type=sa.Text)
+    status: str = Field(default="pending", max_length=16)  # pending|claimed|done|failed
+    attempts: int = 0
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = _ts(nullable=True)
+    received_at: datetime = _ts()
+    handled_at: datetime | None = _ts(nullable=True, index=True)
+    error: str = _text()
 
 
 class InboundReceipt(SQLModel, table=True):

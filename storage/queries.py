@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -180,6 +181,16 @@ def has_receipt(session: Session, *, key: str) -> bool:
     return session.execute(_RECEIPT, {"key": key}).first() is not None
 
 
+def scoped_key(*parts: str, limit: int = 200) -> str:
+    """A dedupe key from its scope (platform, workspace, conversation, the platform's id),
+    readable when it fits in `limit` characters, else the first two parts and a digest."""
+    key = ":".join(parts)
+    if len(key) <= limit:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:48]
+    return f"{':'.join(parts[:2])}:h:{digest}"[:limit]
+
+
 class DuplicateEvent(Exception):
     """Another worker handled the same inbound event first."""
 
@@ -187,6 +198,8 @@ class DuplicateEvent(Exception):
 def record_receipt(session: Session, *, key: str, now: datetime) -> None:
     """Record an inbound event key in the current transaction; DuplicateEvent if it exists."""
     table: sa.Table = InboundReceipt.__table__  # type: ignore[attr-defined]
+    # The handler's own writes first: their conflicts are errors, not a duplicate event.
+    session.flush()
     try:
         session.execute(table.insert().values(key=key, received_at=now))
     except sa.exc.IntegrityError as exc:

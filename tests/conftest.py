@@ -23,6 +23,8 @@ from storage.db import Database
 from tests.doubles import RecordingPlatform
 from tests.story import Story
 
+pytest_plugins = ["tests.slack_rig"]  # the `slack` fixture: Slack over real HTTP
+
 POSTGRES_URL = os.environ.get("PLNBOT_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
 
@@ -58,7 +60,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
     db = Database(f"sqlite:///{path}")
     db.upgrade()
-    with db.engine.connect() as conn:
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     db.dispose()
     return path

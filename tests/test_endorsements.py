@@ -145,4 +145,7 @@ async def test_replayed_events_with_the_same_key_create_nothing_twice(
     ).text.startswith("Goal 1")
     assert await story.command("U_BEN", "goal add Try exit tickets", key="Ev1") == []
     assert [g.text for g in rows(db, Goal)] == ["Try exit tickets"]
-    assert {r.key for r in rows(db, InboundReceipt)} == {"test:Ev-press", "test:Ev1"}
+    assert {r.key for r in rows(db, InboundReceipt)} == {
+        "test:W1:C_PLN:Ev-press",
+        "test:W1:C_PLN:Ev1",
+    }

@@ -16,7 +16,7 @@ from storage.db import Database
 from storage.models import Workspace
 from storage.slack_tables import slack_installations
 from tests.slack_fakes import FakeSlackAPI, event_body, sign, slash_command_body
-from tests.test_slack_http import SECRET, _RealTimeClock
+from tests.slack_rig import SECRET, _RealTimeClock
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from plnbot.runtime import build_runtime, make_web_app
 from storage.db import Database
 from storage.models import Goal
 from tests.slack_fakes import FakeSlackAPI, slash_command_body
-from tests.test_slack_http import _RealTimeClock
+from tests.slack_rig import _RealTimeClock
 
 
 @pytest.fixture

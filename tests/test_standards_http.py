@@ -18,7 +18,7 @@ from plnbot.runtime import build_runtime, make_web_app
 from storage.db import Database
 from tests.llm_fake import FakeModel
 from tests.slack_fakes import FakeSlackAPI, block_actions_payload
-from tests.test_slack_http import SECRET, SlackRig, _RealTimeClock
+from tests.slack_rig import SECRET, SlackRig, _RealTimeClock
 
 INTRO = (
     "Peers valued exit tickets that take two minutes. Several would borrow the three "

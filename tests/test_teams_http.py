@@ -82,13 +82,8 @@ class TeamsRig:
             return list(session.exec(select(model)).all())
 
     async def settle(self) -> None:
-        """Let the outbox sender deliver what was enqueued."""
-        self.runtime.bot.outbox_wakeup.set()
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            pending = [r for r in self.rows(OutboxMessage) if r.status in ("pending", "claimed")]
-            if not pending:
-                return
+        """Wait until every stored activity is worked and every due message sent."""
+        await self.runtime.idle()
 
 
 async def start_rig(db: Database, settings: Settings, **runtime_kwargs: Any) -> Any:
@@ -388,6 +383,7 @@ async def test_installing_the_app_greets_the_team_and_makes_the_installer_a_coac
     assert (CHANNEL, "channel") in stored
 
     await teams.post(installation("remove", service_url=url, person=PRIYA))
+    await teams.settle()
     assert CHANNEL not in {c.conversation_key for c in teams.rows(TeamsConversation)}
 
 
@@ -571,12 +567,14 @@ async def test_someone_forgotten_is_reachable_again_as_soon_as_they_write(
     teams: TeamsRig,
 ) -> None:
     await teams.say("help", personal=True)
+    await teams.settle()
     assert len(teams.rows(TeamsMember)) == 1
     await teams.say("forget", personal=True)
     await teams.say("forget confirm", personal=True)
     await teams.fake.wait_for(lambda c: "everything I stored about you is deleted" in c.text)
     assert teams.rows(TeamsMember) == [] and teams.rows(TeamsConversation) == []
     await teams.say("help", personal=True)  # back, minutes later
+    await teams.settle()
     assert len(teams.rows(TeamsMember)) == 1  # stored again: check-ins can reach her
     assert [c.conversation_type for c in teams.rows(TeamsConversation)] == ["personal"]
 

@@ -97,6 +97,9 @@ def start_worker(db: Database, api: str) -> subprocess.Popen[bytes]:
         "SLACK_BOT_TOKEN": "xoxb-workers",
         "SLACK_API_URL": f"{api}/api/",
         "PLNBOT_SLACK_RATE": "400",
+        # One message in flight: then a crash can send at most that one twice (with N in
+        # flight, at most N; README "Crashes, restarts, replicas").
+        "PLNBOT_SEND_CONCURRENCY": "1",
         "PLNBOT_LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen([PLNBOT, "worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)

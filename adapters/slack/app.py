@@ -1,14 +1,18 @@
 """The Bolt app: every Slack request is verified, acked first, then handed to the core.
 
-Listeners ack straight away (Slack's 3-second limit), then translate the payload to a
-neutral event and let the bot do the database work and replies after the ack.
+Listeners store the request in the inbox and ack (Slack's 3-second limit); the inbox's
+workers translate it to a neutral event and run the unit of work, whose replies go out
+through the outbox. A request Slack was told about is never lost to a crash or a deploy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -17,7 +21,6 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from sqlalchemy.engine import Engine
 
 from adapters.slack import inbound
-from adapters.slack.deferred import DeferredWork
 from adapters.slack.platform import SlackPlatform, make_client
 from adapters.slack.render import card_blocks, modal_view
 from adapters.slack.stores import InstallationStore, StateStore
@@ -25,8 +28,11 @@ from bot.config import Settings
 from bot.dispatch import Bot
 from bot.events import Event, UserRef
 from bot.evidence import share_form
+from bot.inbox import Claim, Intake
 from bot.messages import Button, Card
 from bot.port import UserInfo
+from storage.inbox import NewEvent
+from storage.queries import scoped_key
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +53,20 @@ BOT_SCOPES = [
 _URL = re.compile(r"https?://[^\s<>|]+")
 
 
+# What each stored kind of request becomes when it is worked.
+_EVENTS: dict[str, Callable[[dict[str, Any]], Event | None]] = {
+    "command": inbound.command_event,
+    "message": inbound.message_event,
+    "reaction": inbound.reaction_event,
+    "joined": inbound.joined_event,
+    "action": inbound.action_event,
+    "view": inbound.view_event,
+}
+
+
 class SlackBridge:
-    """Holds the Bolt app and the platform; runs the core for each verified request."""
+    """Holds the Bolt app and the platform. Each verified request is stored in the inbox
+    before Bolt acknowledges it, and worked from there (`work`) by the inbox's workers."""
 
     def __init__(
         self,
@@ -56,20 +74,20 @@ class SlackBridge:
         bot: Bot,
         settings: Settings,
         platform: SlackPlatform,
+        intake: Callable[[], Intake],
         oauth: AsyncOAuthSettings | None = None,
     ):
         self.bot = bot
         self.settings = settings
         self.platform = platform
+        self.intake = intake
         self._people: dict[tuple[str, str], UserInfo] = {}
-        self.work = DeferredWork()
-        self._sending: set[asyncio.Task[list[Any]]] = set()
         self._lookups: dict[tuple[str, str], asyncio.Future[UserInfo]] = {}
         kwargs: dict[str, Any] = {
             "signing_secret": settings.slack_signing_secret or "socket-mode",
             "client": make_client(settings.slack_bot_token, settings.slack_api_url),
-            # Listeners ack and return at once (the work is deferred), so Bolt can answer
-            # as soon as they return instead of polling for the ack.
+            # Listeners store the request and ack, nothing more, so Bolt can answer as soon
+            # as they return instead of polling for the ack.
             "process_before_response": True,
             "raise_error_for_unhandled_request": False,
         }
@@ -80,29 +98,49 @@ class SlackBridge:
             self.app.enable_token_revocation_listeners()
         self._register()
 
-    def defer(self, event: Event | None) -> None:
-        """Hand an acknowledged event to the deferred work queue (in order per person)."""
-        if event is None or not event.user.user_id:
-            return
-        self.work.submit(f"{event.user.workspace_id}:{event.user.user_id}", lambda: self.run(event))
-
-    async def run(self, event: Event | None) -> None:
-        """Handle a neutral event; never lets an exception reach Slack. The database work
-        runs here, in order; the replies go out on their own, paced per channel."""
-        if event is None or not event.user.user_id:
-            return
-        try:
-            event = await self._with_name(event)
-            outgoing = await self.bot.process(event, self.platform)
-        except Exception:
-            log.exception("Slack event %s failed", type(event).__name__)
-            return
-        if outgoing:
-            task = asyncio.get_running_loop().create_task(
-                self.bot.deliver(self.platform, event, outgoing)
+    async def accept(self, kind: str, body: dict[str, Any]) -> None:
+        """Store a request durably (before the ack), keyed so a Slack retry is recognised,
+        in its person's lane. Requests that are nothing for the bot are not stored."""
+        team = _team_of(body)
+        if kind in _EVENTS:
+            event = _EVENTS[kind](body)
+            if event is None or not event.user.user_id:
+                return
+            key = self.bot.receipt_key(event) or f"{kind}:{uuid.uuid4().hex}"
+            user = event.user.user_id
+        else:  # app_home_opened, the message shortcut
+            user = str(
+                (body.get("event") or {}).get("user") or (body.get("user") or {}).get("id") or ""
             )
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+            if not user:
+                return
+            ident = body.get("event_id") or body.get("trigger_id") or uuid.uuid4().hex
+            key = scoped_key(inbound.PLATFORM, team, kind, str(ident))
+        await self.intake().put(
+            NewEvent(
+                key=key,
+                platform=inbound.PLATFORM,
+                lane=f"{inbound.PLATFORM}:{team}:{user}",
+                kind=kind,
+                payload=json.dumps(body, separators=(",", ":")),
+            )
+        )
+
+    async def work(self, claim: Claim) -> None:
+        """Work one stored request: the unit of work (its replies queued in the outbox in the
+        same transaction), or a home tab or a share form to show."""
+        body = json.loads(claim.event.payload)
+        kind = claim.event.kind
+        if kind == "home":
+            await self._publish_home(body)
+        elif kind == "shortcut":
+            await self._open_share_modal(body)
+        else:
+            event = _EVENTS[kind](body)
+            if event is None or not event.user.user_id:
+                return
+            event = await self._with_name(event)
+            await self.bot.process(event, self.platform, finish=claim.finish)
 
     async def _with_name(self, event: Event) -> Event:
         """Members are shown by their Slack display name, and their Slack timezone serves
@@ -126,73 +164,38 @@ class SlackBridge:
             user=replace(event.user, name=info.name or event.user.name, timezone=info.timezone),
         )
 
-    async def idle(self) -> None:
-        """Wait until queued work and its replies are done (tests, shutdown)."""
-        await self.work.join()
-        while self._sending:
-            await asyncio.gather(*list(self._sending), return_exceptions=True)
+    async def _publish_home(self, body: dict[str, Any]) -> None:
+        event = body.get("event") or {}
+        team = _team_of(body)
+        user = UserRef(platform=inbound.PLATFORM, workspace_id=team, user_id=event.get("user", ""))
+        card = await self.bot.db.run(self.bot.home, user)
+        view = {"type": "home", "blocks": card_blocks(card)}
+        await self.platform.publish_home(team, user.user_id, view)
 
     def _register(self) -> None:
         app = self.app
 
-        @app.command("/pln")
-        async def command(ack: AsyncAck, body: dict[str, Any]) -> None:
-            await ack()
-            self.defer(inbound.command_event(body))
+        def storing(kind: str) -> Callable[..., Awaitable[None]]:
+            async def listener(ack: AsyncAck, body: dict[str, Any]) -> None:
+                await self.accept(kind, body)
+                await ack()
 
-        @app.event("message")
-        async def message(ack: AsyncAck, body: dict[str, Any]) -> None:
-            await ack()
-            self.defer(inbound.message_event(body))
+            return listener
 
-        @app.event("reaction_added")
-        async def reaction_added(ack: AsyncAck, body: dict[str, Any]) -> None:
-            await ack()
-            self.defer(inbound.reaction_event(body))
-
-        @app.event("reaction_removed")
-        async def reaction_removed(ack: AsyncAck, body: dict[str, Any]) -> None:
-            await ack()
-            self.defer(inbound.reaction_event(body))
-
-        @app.event("member_joined_channel")
-        async def joined(ack: AsyncAck, body: dict[str, Any]) -> None:
-            await ack()
-            self.defer(inbound.joined_event(body))
+        app.command("/pln")(storing("command"))
+        app.event("message")(storing("message"))
+        app.event("reaction_added")(storing("reaction"))
+        app.event("reaction_removed")(storing("reaction"))
+        app.event("member_joined_channel")(storing("joined"))
+        app.action(re.compile(r".+"))(storing("action"))
+        app.view(re.compile(r".+"))(storing("view"))
+        app.shortcut(SHARE_SHORTCUT)(storing("shortcut"))
 
         @app.event("app_home_opened")
         async def home(ack: AsyncAck, body: dict[str, Any]) -> None:
+            if (body.get("event") or {}).get("tab") in (None, "home"):
+                await self.accept("home", body)
             await ack()
-            event = body.get("event") or {}
-            if event.get("tab") not in (None, "home"):
-                return
-            team = body.get("team_id", "")
-            user = UserRef(
-                platform=inbound.PLATFORM, workspace_id=team, user_id=event.get("user", "")
-            )
-
-            async def publish() -> None:
-                card = self.bot.home(user)
-                view = {"type": "home", "blocks": card_blocks(card)}
-                await self.platform.publish_home(team, user.user_id, view)
-
-            self.work.submit(f"{team}:{user.user_id}", publish)
-
-        @app.action(re.compile(r".+"))
-        async def action(ack: AsyncAck, body: dict[str, Any]) -> None:
-            await ack()
-            self.defer(inbound.action_event(body))
-
-        @app.view(re.compile(r".+"))
-        async def view(ack: AsyncAck, body: dict[str, Any]) -> None:
-            await ack()
-            self.defer(inbound.view_event(body))
-
-        @app.shortcut(SHARE_SHORTCUT)
-        async def share_shortcut(ack: AsyncAck, body: dict[str, Any], client: Any) -> None:
-            await ack()
-            user = (body.get("user") or {}).get("id", "")
-            self.work.submit(f"{_team_of(body)}:{user}", lambda: self._open_share_modal(body))
 
         @app.error
         async def on_error(error: Exception, body: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from slack_sdk.signature import SignatureVerifier
 from adapters.slack.app import SlackBridge, oauth_settings
 from adapters.slack.inbound import PLATFORM
 from adapters.slack.platform import SlackPlatform
+from bot.inbox import Refused
 from storage.queries import get_or_create_workspace
 
 if TYPE_CHECKING:
@@ -49,9 +50,11 @@ def attach_slack(runtime: Runtime) -> SlackBridge:
         bot=runtime.bot,
         settings=settings,
         platform=platform,
+        intake=runtime.accept,
         oauth=oauth if settings.slack_oauth_enabled else None,
     )
     runtime.platforms[PLATFORM] = platform
+    runtime.inbox_work[PLATFORM] = bridge.work
 
     secret = settings.slack_signing_secret
     verifier = SignatureVerifier(secret) if secret else None
@@ -67,12 +70,14 @@ def attach_slack(runtime: Runtime) -> SlackBridge:
                 return web.json_response({"error": "invalid request signature"}, status=401)
             log.warning("malformed Slack request refused (%d bytes)", len(body))
             return web.json_response({"error": "malformed request body"}, status=400)
-        bridge.work.request_arrived()
-        bridge.work.busy += 1  # deferred work waits while acks are being made
         try:
-            response = await bridge.app.async_dispatch(bolt_request)
-        finally:
-            bridge.work.busy -= 1
+            await runtime.accept().admit()
+        except Refused as why:
+            log.warning("Slack request refused for now (%s); Slack will retry it", why)
+            return web.json_response(
+                {"error": "busy, try again"}, status=503, headers={"Retry-After": "1"}
+            )
+        response = await bridge.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
     async def install(request: web.Request) -> web.Response:
@@ -95,7 +100,6 @@ def attach_slack(runtime: Runtime) -> SlackBridge:
         app.router.add_get("/slack/oauth_redirect", oauth_redirect)
 
         async def close(app: web.Application) -> None:
-            await bridge.work.stop()
             await platform.close()
 
         app.on_cleanup.append(close)

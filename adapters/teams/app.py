@@ -12,22 +12,27 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from typing import Any
 
 import aiohttp
 from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.schema import Activity, ActivityTypes
+from sqlmodel import select
 
 from adapters.teams import inbound, render
 from adapters.teams.platform import TeamsPlatform
 from adapters.teams.references import References
 from bot.config import Settings
 from bot.dispatch import SOMETHING_WENT_WRONG, Bot
-from bot.events import ConversationRef, Event, MemberJoinedEvent, MessageRef, UserRef
+from bot.events import ConversationRef, Event, MemberJoinedEvent, UserRef
+from bot.inbox import Claim
 from bot.messages import Card, Message, Visibility
 from bot.profiles import profile_form
-from storage.queries import claim_receipt, workspace_and_member
+from storage.models import Workspace
+from storage.queries import community_for_channel, workspace_and_member
 
 log = logging.getLogger(__name__)
 
@@ -49,28 +54,26 @@ DONE = "Done."
 FILE_GONE = "That file is no longer waiting for you; ask for it again (for example `export`)."
 
 
-class ClickerPlatform:
-    """Inside a card click's invoke: private answers become the invoke response, which only
-    the person who clicked sees; everything else goes out as usual."""
+def _clicker_sees(message: Message) -> bool:
+    """A private answer to a card click in a channel: the invoke response shows it to the
+    person who clicked (Teams has no message only one person in a channel sees)."""
+    return (
+        message.visibility is Visibility.EPHEMERAL
+        and not (message.conversation and message.conversation.is_dm)
+        and message.card is None
+        and message.attachment is None
+    )
 
-    def __init__(self, base: TeamsPlatform) -> None:
-        self.base = base
-        self.name = base.name
-        self.notes: list[str] = []
 
-    async def send(self, conversation: ConversationRef, message: Message) -> MessageRef:
-        if (
-            message.visibility is Visibility.EPHEMERAL
-            and not conversation.is_dm
-            and message.card is None
-            and message.attachment is None
-        ):
-            self.notes.append(message.text)
-            return MessageRef(conversation=conversation, message_id="")
-        return await self.base.send(conversation, message)
+def _keyed(session: Any) -> None:
+    """Teams units of work are durable (replies in the outbox) and each is keyed by its
+    activity, so the stored activity is marked handled once all its units have run."""
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.base, name)
+
+def _removed(activity: Activity) -> bool:
+    return activity.type == "installationUpdate" and str(activity.action or "").lower().startswith(
+        "remove"
+    )
 
 
 class TeamsBridge:
@@ -94,57 +97,75 @@ class TeamsBridge:
         self.http = http  # () -> aiohttp.ClientSession, for file uploads
 
     async def on_turn(self, turn: TurnContext) -> None:
+        """A card click (`adaptiveCard/action`), answered in the HTTP response itself; the
+        other activities are stored and worked by `work`."""
         activity = turn.activity
-        tenant = inbound.tenant_of(activity)
-        resolve = self.references.resolver(tenant)
-        removed = activity.type == "installationUpdate" and str(
-            activity.action or ""
-        ).lower().startswith("remove")
-        if not removed:
-            try:
-                self.references.remember(activity, resolve)
-            except Exception:  # remembering must never cost the person their answer
-                log.exception("storing the Teams conversation reference failed")
-        platform = self.platform.for_turn(turn)
+        if activity.type == ActivityTypes.invoke and activity.name == "adaptiveCard/action":
+            resolve = await self._remember(activity)
+            await self._card_action(turn, self.platform, resolve, invoke=True)
+
+    async def work(self, claim: Claim) -> None:
+        """Work one stored activity. Each unit of work queues its replies in the outbox in
+        its own transaction, and is keyed so a run after a crash skips what was done."""
+        activity = Activity().deserialize(json.loads(claim.event.payload))
+        await self.on_activity(activity)
+
+    async def on_activity(self, activity: Activity) -> None:
+        resolve = await self._remember(activity)
+        platform = self.platform
         kind = activity.type
         if kind == ActivityTypes.message:
             if activity.value is not None and not (activity.text or "").strip():
-                await self._card_action(turn, platform, resolve, invoke=False)
+                await self._card_action(None, platform, resolve, invoke=False, activity=activity)
                 return
             event = inbound.message_event(
                 activity, is_command=self.bot.router.is_command, resolve=resolve
             )
             if event is not None:
                 await self._handle(event, platform)
-        elif kind == ActivityTypes.invoke:
-            if activity.name == "adaptiveCard/action":
-                await self._card_action(turn, platform, resolve, invoke=True)
-            elif activity.name == "fileConsent/invoke":
-                await self._file_consent(turn, platform, resolve)
+        elif kind == ActivityTypes.invoke and activity.name == "fileConsent/invoke":
+            await self._file_consent(activity, platform, resolve)
         elif kind == ActivityTypes.conversation_update:
-            await self._members_added(turn, platform, resolve)
+            await self._members_added(activity, platform, resolve)
         elif kind == ActivityTypes.installation_update:
-            await self._installation(turn, platform, resolve, removed=removed)
+            await self._installation(activity, platform, resolve)
         elif kind == ActivityTypes.message_reaction:
             for reaction in inbound.reaction_events(
                 activity, endorse=self.settings.slack_endorse_reaction, resolve=resolve
             ):
                 await self._handle(reaction, platform)
 
-    async def _handle(self, event: Event, platform: Any) -> list[MessageRef]:
-        if not event.user.user_id or not event.user.workspace_id:
-            return []
+    async def _remember(self, activity: Activity) -> inbound.Resolver:
+        """Keep where this activity came from, so the bot can reach these people later."""
+        tenant = inbound.tenant_of(activity)
+        resolve = self.references.resolver(tenant)
+        if _removed(activity):
+            return resolve
         try:
-            return await self.bot.handle(event, platform)
+            await self.bot.db.run(self.references.remember, activity, resolve)
+        except Exception:  # remembering must never cost the person their answer
+            log.exception("storing the Teams conversation reference failed")
+        return resolve
+
+    async def _handle(self, event: Event, platform: Any) -> None:
+        if not event.user.user_id or not event.user.workspace_id:
+            return
+        try:
+            await self.bot.process(event, platform, finish=_keyed)
         except Exception:
             log.exception("Teams %s failed", type(event).__name__)
-            return []
 
     # -- cards -------------------------------------------------------------------------------
     async def _card_action(
-        self, turn: TurnContext, platform: TeamsPlatform, resolve: inbound.Resolver, *, invoke: bool
+        self,
+        turn: TurnContext | None,
+        platform: TeamsPlatform,
+        resolve: inbound.Resolver,
+        *,
+        invoke: bool,
+        activity: Activity | None = None,
     ) -> None:
-        activity = turn.activity
+        activity = activity or turn.activity  # type: ignore[union-attr]
         parsed = inbound.card_action(activity, signer=self.signer, resolve=resolve)
         if isinstance(parsed, inbound.CardRefused):
             log.warning(
@@ -153,32 +174,35 @@ class TeamsBridge:
                 activity.from_property.id if activity.from_property else "?",
             )
             answer = PICK_FIRST if parsed.needs_choice else CARD_GONE
-            if invoke:
+            if turn is not None:
                 await self._invoke_response(turn, render.invoke_message(answer))
             else:
                 user = inbound.user_ref(activity, resolve=resolve)
                 conversation = inbound.conversation_ref(activity)
-                await self.bot.deliver(
-                    platform,
-                    None,
+                visibility = Visibility.CHANNEL if conversation.is_dm else Visibility.EPHEMERAL
+                await self.bot.send_later(
                     [
                         Message(
-                            text=answer,
-                            visibility=Visibility.CHANNEL
-                            if conversation.is_dm
-                            else Visibility.EPHEMERAL,
-                            to=user,
-                            conversation=conversation,
+                            text=answer, visibility=visibility, to=user, conversation=conversation
                         )
-                    ],
+                    ]
                 )
             return
-        if not invoke:
+        if turn is None:
             await self._handle(parsed, platform)
             return
-        clicker = ClickerPlatform(platform)
-        await self._handle(parsed, clicker)
-        note = "\n".join(clicker.notes) or DONE
+        # Inside the click's invoke: private answers become the invoke response, which only
+        # the person who clicked sees; everything else goes out through the outbox.
+        here: list[Message] = []
+        if parsed.user.user_id and parsed.user.workspace_id:
+            try:
+                here = await self.bot.process(
+                    parsed, platform, finish=_keyed, answer_here=_clicker_sees
+                )
+            except Exception:
+                log.exception("Teams card action failed")
+                here = [Message(text=SOMETHING_WENT_WRONG)]
+        note = "\n".join(message.text for message in here) or DONE
         await self._invoke_response(turn, render.invoke_message(note))
 
     @staticmethod
@@ -191,9 +215,8 @@ class TeamsBridge:
 
     # -- people joining ----------------------------------------------------------------------
     async def _members_added(
-        self, turn: TurnContext, platform: TeamsPlatform, resolve: inbound.Resolver
+        self, activity: Activity, platform: TeamsPlatform, resolve: inbound.Resolver
     ) -> None:
-        activity = turn.activity
         blob = inbound.reference_blob(activity)
         tenant = blob["tenant"]
         people = inbound.added_people(activity)
@@ -202,12 +225,15 @@ class TeamsBridge:
         if bot_added and personal and not people and activity.from_property:
             people = [activity.from_property]
         if people:
-            self.references.remember_people(
-                tenant=tenant,
-                accounts=people,
-                service_url=blob["service_url"],
-                bot_id=blob["bot_id"],
-                resolve=resolve,
+            await self.bot.db.run(
+                functools.partial(
+                    self.references.remember_people,
+                    tenant=tenant,
+                    accounts=people,
+                    service_url=blob["service_url"],
+                    bot_id=blob["bot_id"],
+                    resolve=resolve,
+                )
             )
         if bot_added and not personal:
             await self._hello(activity, platform)
@@ -215,24 +241,27 @@ class TeamsBridge:
             await self._welcome(activity, inbound.user_ref(activity, account, resolve), platform)
 
     async def _installation(
-        self,
-        turn: TurnContext,
-        platform: TeamsPlatform,
-        resolve: inbound.Resolver,
-        *,
-        removed: bool,
+        self, activity: Activity, platform: TeamsPlatform, resolve: inbound.Resolver
     ) -> None:
-        activity = turn.activity
         tenant = inbound.tenant_of(activity)
-        if removed:
-            self.references.forget_conversation(
-                tenant=tenant, conversation_id=inbound.teams_conversation_id(activity)
+        db = self.bot.db
+        if _removed(activity):
+            await db.run(
+                functools.partial(
+                    self.references.forget_conversation,
+                    tenant=tenant,
+                    conversation_id=inbound.teams_conversation_id(activity),
+                )
             )
             return
         if not str(activity.action or "").lower().startswith("add") or not activity.from_property:
             return
         installer = inbound.user_ref(activity, resolve=resolve)
-        self.references.set_installer(tenant=tenant, user_id=installer.user_id)
+        await db.run(
+            functools.partial(
+                self.references.set_installer, tenant=tenant, user_id=installer.user_id
+            )
+        )
         if inbound.conversation_type(activity) == "personal":
             await self._welcome(activity, installer, platform)
         else:
@@ -240,26 +269,33 @@ class TeamsBridge:
 
     async def _hello(self, activity: Activity, platform: TeamsPlatform) -> None:
         conversation = inbound.conversation_ref(activity)
-        if not self._first(f"hello:{conversation.workspace_id}:{conversation.channel_id}"):
-            return
-        await self.bot.deliver(platform, None, [Message(text=HELLO, conversation=conversation)])
+        await self.bot.send_later(
+            [Message(text=HELLO, conversation=conversation)],
+            once=f"teams:hello:{conversation.workspace_id}:{conversation.channel_id}",
+        )
 
     async def _welcome(self, activity: Activity, user: UserRef, platform: TeamsPlatform) -> None:
         """The core welcomes people to the communities of the team they joined; someone it
         doesn't welcome (no community there, a group chat, a 1:1 install) gets the Teams
         greeting with the profile card. Either way, once per person."""
         conversation = inbound.conversation_ref(activity)
-        sent: list[MessageRef] = []
+        db = self.bot.db
+        welcomed = False
+        once = f"teams:welcomed:{user.workspace_id}:{user.user_id}"
         if not conversation.is_dm:
             keys = [conversation.channel_id]
             team = inbound.team_id(activity)
             if team:
-                keys = self.references.team_channels(tenant=user.workspace_id, team_id=team)
+                keys = await db.run(
+                    functools.partial(
+                        self.references.team_channels, tenant=user.workspace_id, team_id=team
+                    )
+                )
             for key in keys:
                 channel = ConversationRef(
                     platform=inbound.PLATFORM, workspace_id=user.workspace_id, channel_id=key
                 )
-                sent += await self._handle(
+                await self._handle(
                     MemberJoinedEvent(
                         user=user,
                         conversation=channel,
@@ -268,9 +304,32 @@ class TeamsBridge:
                     ),
                     platform,
                 )
-        first = self._first(f"welcomed:{user.workspace_id}:{user.user_id}")
-        if sent or not first:
+            welcomed = await db.run(self._has_community, user.workspace_id, keys)
+        if welcomed:
+            await self.bot.send_later([], once=once)  # welcomed by the community: once is enough
             return
+        form = await db.run(self._profile_form, user)
+        first_name = (user.name or "").split(" ")[0]
+        text = WELCOME.format(name=f", {first_name}" if first_name else "")
+        card = Card(title="Welcome to PLN Bot", body=text, inputs=form.inputs, submit=form.submit)
+        message = Message(text=text, card=card, visibility=Visibility.DM, to=user)
+        if conversation.is_dm:
+            message = Message(text=text, card=card, conversation=conversation)
+        await self.bot.send_later([message], once=once)
+
+    def _has_community(self, tenant: str, channels: list[str]) -> bool:
+        with self.bot.db.session() as session:
+            workspace = session.exec(
+                select(Workspace).where(
+                    Workspace.platform == inbound.PLATFORM, Workspace.external_id == tenant
+                )
+            ).first()
+            return workspace is not None and any(
+                community_for_channel(session, workspace_id=workspace.id or 0, channel_id=key)
+                for key in channels
+            )
+
+    def _profile_form(self, user: UserRef) -> Card:
         with self.bot.db.session() as session:
             _, member = workspace_and_member(
                 session,
@@ -280,32 +339,20 @@ class TeamsBridge:
                 name=user.name,
                 now=self.bot.clock.now(),
             )
-            form = profile_form(member)
-        first_name = (user.name or member.display_name or "").split(" ")[0]
-        text = WELCOME.format(name=f", {first_name}" if first_name else "")
-        card = Card(title="Welcome to PLN Bot", body=text, inputs=form.inputs, submit=form.submit)
-        message = Message(text=text, card=card, visibility=Visibility.DM, to=user)
-        if conversation.is_dm:
-            message = Message(text=text, card=card, conversation=conversation)
-        await self.bot.deliver(platform, None, [message])
-
-    def _first(self, key: str) -> bool:
-        with self.bot.db.session() as session:
-            return claim_receipt(session, key=f"teams:{key}", now=self.bot.clock.now())
+            return profile_form(member)
 
     # -- export files ------------------------------------------------------------------------
     async def _file_consent(
-        self, turn: TurnContext, platform: TeamsPlatform, resolve: inbound.Resolver
+        self, activity: Activity, platform: TeamsPlatform, resolve: inbound.Resolver
     ) -> None:
         """A file's consent card was answered: on accept, upload the kept file to the OneDrive
-        URL Teams gives and show it; on decline, drop it."""
-        activity = turn.activity
+        URL Teams gives and show it; on decline, drop it. (The invoke was answered 200 when
+        it was stored.)"""
         value = activity.value if isinstance(activity.value, dict) else {}
         context = value.get("context") if isinstance(value.get("context"), dict) else {}
         upload = value.get("uploadInfo") if isinstance(value.get("uploadInfo"), dict) else {}
         user = inbound.user_ref(activity, resolve=resolve)
         conversation = inbound.conversation_ref(activity)
-        await self._invoke_response(turn, {}, status=200)
         key = context.get("k")
         if (
             context.get("pln") != "file"
@@ -314,7 +361,11 @@ class TeamsBridge:
         ):
             log.warning("file consent with unknown context refused")
             return
-        kept = self.references.take_file(key=key, tenant=user.workspace_id, user_id=user.user_id)
+        kept = await self.bot.db.run(
+            functools.partial(
+                self.references.take_file, key=key, tenant=user.workspace_id, user_id=user.user_id
+            )
+        )
         if kept is None:
             await self._say(platform, conversation, FILE_GONE)
             return
@@ -370,4 +421,4 @@ class TeamsBridge:
             log.exception("posting the file card failed")
 
     async def _say(self, platform: TeamsPlatform, conversation: ConversationRef, text: str) -> None:
-        await self.bot.deliver(platform, None, [Message(text=text, conversation=conversation)])
+        await self.bot.send_later([Message(text=text, conversation=conversation)])

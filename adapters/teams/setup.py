@@ -14,7 +14,9 @@ When Teams is on:
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
+import uuid
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -43,11 +45,14 @@ from adapters.teams.connector import (
     PooledAuthentication,
     PooledConnectorFactory,
 )
-from adapters.teams.inbound import PLATFORM
+from adapters.teams.inbound import PLATFORM, teams_conversation_id, tenant_of
 from adapters.teams.platform import TeamsPlatform
 from adapters.teams.references import References
 from adapters.teams.render import Signer
 from bot.config import ConfigError, Settings
+from bot.inbox import Refused
+from storage.inbox import NewEvent
+from storage.queries import scoped_key
 
 if TYPE_CHECKING:
     from plnbot.runtime import Runtime
@@ -248,6 +253,19 @@ class TeamsEndpoint:
             return web.json_response({"error": "unauthorized"}, status=401)
         if self.anonymous:
             self.register_platform()  # an emulator is talking: the outbox can reach it now
+        if _stored(activity):
+            # Durable before it is answered; worked by the inbox's workers, replies through
+            # the outbox: the turn ends at once, whatever pacing the replies then wait for.
+            try:
+                await self.runtime.accept().put(_new_event(activity, body))
+            except Refused as why:
+                log.warning("Teams activity refused for now (%s)", why)
+                return web.json_response(
+                    {"error": "busy, try again"}, status=503, headers={"Retry-After": "1"}
+                )
+            if activity.type == "invoke":  # fileConsent/invoke: Teams waits for a 200
+                return web.json_response({}, status=200)
+            return web.Response(status=200)
         try:
             invoke = await self.adapter.process_activity(
                 authenticated, activity, self.bridge.on_turn
@@ -269,6 +287,29 @@ class TeamsEndpoint:
                 self.auth_loop.close()
 
         app.on_cleanup.append(close)
+
+
+def _stored(activity: Activity) -> bool:
+    """Every activity is stored and worked later, except a card click (its answer is the
+    HTTP response) and invokes the bot doesn't know (the SDK answers them)."""
+    if activity.type == "invoke":
+        return activity.name == "fileConsent/invoke"
+    return True
+
+
+def _new_event(activity: Activity, body: dict[str, Any]) -> NewEvent:
+    tenant = tenant_of(activity)
+    conversation = teams_conversation_id(activity)
+    person = activity.from_property
+    who = (person.aad_object_id or person.id) if person else ""
+    ident = activity.id or uuid.uuid4().hex
+    return NewEvent(
+        key=scoped_key(PLATFORM, tenant, conversation, str(activity.type), ident, limit=300),
+        platform=PLATFORM,
+        lane=scoped_key(PLATFORM, tenant, who or conversation),
+        kind=str(activity.type),
+        payload=json.dumps(body, separators=(",", ":")),
+    )
 
 
 def attach_teams(
@@ -297,6 +338,7 @@ def attach_teams(
             runtime.host,
         )
     endpoint = TeamsEndpoint(runtime, identity, anonymous=anonymous)
+    runtime.inbox_work[PLATFORM] = endpoint.bridge.work
     if not anonymous:
         endpoint.register_platform()
     runtime.web_handlers.append(endpoint.add_routes)

@@ -299,6 +299,8 @@ class Playground:
         async with self._lock:
             message = await asyncio.to_thread(self._enqueue, str(job))
             delivered = await self.runtime.sender.deliver_due()
+            # The running sender may have claimed some of them first: wait for those too.
+            await self.runtime.idle()
         log.info("playground fast-forward %s: %s (%d delivered)", job, message, delivered)
         return _json({"ok": True, "message": message, "delivered": delivered})
 

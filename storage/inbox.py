@@ -1,0 +1,276 @@
+"""The inbox and the outbox as work queues: lane-ordered claims, completion, retention.
+
+Both tables are worked the same way. A row is claimed only when no earlier row of its lane
+is still waiting or being worked, so one person's events (or the updates of one posted
+message) run one at a time and in order, whichever process claims them; a conditional update
+(and `FOR UPDATE SKIP LOCKED` on PostgreSQL) makes each claim exclusive.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from storage.models import InboundReceipt, InboxEvent, OutboxMessage
+
+INBOX: sa.Table = InboxEvent.__table__  # type: ignore[attr-defined]
+OUTBOX: sa.Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+# Receipts that mean "once ever", not "this request was handled": never pruned.
+LASTING_RECEIPTS = ("teams:welcomed:", "teams:hello:")
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    key: str
+    platform: str
+    lane: str
+    kind: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class ClaimedEvent:
+    id: int
+    platform: str
+    lane: str
+    kind: str
+    payload: str
+    attempts: int
+
+
+def worker_name() -> str:
+    """`host:pid`: a claim's holder, so a dead process's claims can be told apart."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def add_events(session: Session, events: Sequence[NewEvent], *, now: datetime) -> list[bool]:
+    """Store requests unless their key is stored already; for each, whether it is new."""
+    dialect = session.get_bind().dialect.name
+    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    statement = insert(INBOX).on_conflict_do_nothing(index_elements=["key"])
+    fresh = []
+    for event in events:
+        result = session.execute(
+            statement,
+            {
+                "key": event.key,
+                "platform": event.platform,
+                "lane": event.lane,
+                "kind": event.kind,
+                "payload": event.payload,
+                "status": "pending",
+                "attempts": 0,
+                "received_at": now,
+                "error": "",
+            },
+        )
+        fresh.append(result.rowcount == 1)
+    return fresh
+
+
+def _first_in_lane(table: sa.Table, unfinished: Sequence[str]) -> sa.ColumnElement[bool]:
+    earlier = table.alias("earlier")
+    waiting = (
+        sa.select(sa.literal(1))
+        .where(
+            earlier.c.lane == table.c.lane,
+            earlier.c.id < table.c.id,
+            earlier.c.status.in_(unfinished),
+        )
+        .exists()
+    )
+    return sa.or_(table.c.lane.is_(None), ~waiting)
+
+
+def claim_ids(
+    session: Session,
+    table: sa.Table,
+    *,
+    due: sa.ColumnElement[bool],
+    unfinished: Sequence[str],
+    worker: str,
+    now: datetime,
+    limit: int,
+) -> list[int]:
+    """Claim up to `limit` due rows that are first in their lane; returns their ids."""
+    query = (
+        sa.select(table.c.id)
+        .where(table.c.status == "pending", due, _first_in_lane(table, unfinished))
+        .order_by(table.c.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update(skip_locked=True, of=table)
+    candidates = list(session.execute(query).scalars())
+    if not candidates:
+        return []
+    result = session.execute(
+        table.update()
+        .where(table.c.id.in_(candidates), table.c.status == "pending")
+        .values(
+            status="claimed",
+            claimed_by=worker,
+            claimed_at=now,
+            attempts=table.c.attempts + 1,
+        )
+        .returning(table.c.id)
+    )
+    return sorted(result.scalars())
+
+
+def claim_events(session: Session, *, worker: str, now: datetime, limit: int) -> list[ClaimedEvent]:
+    ids = claim_ids(
+        session,
+        INBOX,
+        due=sa.true(),
+        unfinished=("pending", "claimed"),
+        worker=worker,
+        now=now,
+        limit=limit,
+    )
+    if not ids:
+        return []
+    rows = session.execute(
+        sa.select(
+            INBOX.c.id,
+            INBOX.c.platform,
+            INBOX.c.lane,
+            INBOX.c.kind,
+            INBOX.c.payload,
+            INBOX.c.attempts,
+        )
+        .where(INBOX.c.id.in_(ids))
+        .order_by(INBOX.c.id)
+    ).all()
+    return [ClaimedEvent(*row) for row in rows]
+
+
+def finish_event(
+    session: Session,
+    *,
+    event_id: int,
+    worker: str,
+    now: datetime,
+    status: str = "done",
+    error: str = "",
+) -> bool:
+    """Mark a claimed event handled (in the unit of work's own transaction, when there is
+    one); False when this worker no longer holds it (it was taken back)."""
+    result = session.execute(
+        INBOX.update()
+        .where(INBOX.c.id == event_id, INBOX.c.status == "claimed", INBOX.c.claimed_by == worker)
+        .values(status=status, handled_at=now, error=error[:500])
+    )
+    return result.rowcount == 1
+
+
+def release_events(session: Session, *, worker: str, event_ids: Sequence[int]) -> None:
+    """Give claimed events back (a worker stopping before it started them)."""
+    if event_ids:
+        session.execute(
+            INBOX.update()
+            .where(
+                INBOX.c.id.in_(event_ids),
+                INBOX.c.status == "claimed",
+                INBOX.c.claimed_by == worker,
+            )
+            .values(status="pending", attempts=INBOX.c.attempts - 1)
+        )
+
+
+def take_back(
+    session: Session, table: sa.Table, *, now: datetime, stale: timedelta, worker: str
+) -> list[str]:
+    """Rows a crashed worker left claimed go back to the queue: at once when the worker was
+    a process on this host that is gone, else once the claim is `stale`. Returns the dead."""
+    session.execute(
+        table.update()
+        .where(table.c.status == "claimed", table.c.claimed_at < now - stale)
+        .values(status="pending")
+    )
+    host = socket.gethostname()
+    holders = session.execute(
+        sa.select(table.c.claimed_by)
+        .where(table.c.status == "claimed", table.c.claimed_by.like(f"{host}:%"))
+        .distinct()
+    ).scalars()
+    dead = [h for h in holders if h and h != worker and not _alive(h)]
+    if dead:
+        session.execute(
+            table.update()
+            .where(table.c.status == "claimed", table.c.claimed_by.in_(dead))
+            .values(status="pending")
+        )
+    return dead
+
+
+def backlog(session: Session) -> int:
+    """Inbound events not yet handled (waiting or being worked)."""
+    return int(
+        session.execute(
+            sa.select(sa.func.count())
+            .select_from(INBOX)
+            .where(INBOX.c.status.in_(("pending", "claimed")))
+        ).scalar_one()
+    )
+
+
+def prune(session: Session, *, before: datetime) -> dict[str, int]:
+    """Drop what only mattered for a while: handled inbox rows, finished outbox rows and
+    request receipts older than `before` (so the tables stay flat over a school year)."""
+    receipts: sa.Table = InboundReceipt.__table__  # type: ignore[attr-defined]
+    lasting = [receipts.c.key.like(f"{prefix}%") for prefix in LASTING_RECEIPTS]
+    counts = {
+        "inbox": session.execute(
+            INBOX.delete().where(
+                INBOX.c.status.in_(("done", "failed")), INBOX.c.handled_at < before
+            )
+        ).rowcount,
+        "outbox": session.execute(
+            OUTBOX.delete().where(
+                OUTBOX.c.status.in_(("sent", "failed", "skipped")), OUTBOX.c.created_at < before
+            )
+        ).rowcount,
+        "receipts": session.execute(
+            receipts.delete().where(receipts.c.received_at < before, ~sa.or_(*lasting))
+        ).rowcount,
+    }
+    return counts
+
+
+def _alive(worker_id: str) -> bool:
+    """Whether a worker id (`host:pid`) on this host names a running process."""
+    try:
+        pid = int(worker_id.rsplit(":", 1)[1])
+        os.kill(pid, 0)
+    except (ValueError, IndexError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def unfinished_work(session: Session, *, now: datetime) -> bool:
+    """Whether any request waits or is being worked, or any due message waits or is in flight."""
+    waiting_in = sa.select(INBOX.c.id).where(INBOX.c.status.in_(("pending", "claimed"))).limit(1)
+    waiting_out = (
+        sa.select(OUTBOX.c.id)
+        .where(
+            sa.or_(
+                OUTBOX.c.status == "claimed",
+                sa.and_(OUTBOX.c.status == "pending", OUTBOX.c.not_before <= now),
+            )
+        )
+        .limit(1)
+    )
+    return (
+        session.execute(waiting_in).first() is not None
+        or session.execute(waiting_out).first() is not None
+    )
