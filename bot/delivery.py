@@ -161,6 +161,18 @@ def redraw(session: Session, prompts: PromptLibrary, message: Message) -> Messag
     return replace(message, text=text, card=card)
 
 
+REPLY_KINDS = ("reply", "refresh")  # rows that carry their message (`queue_replies`)
+
+
+def render_reply(session: Session, prompts: PromptLibrary, payload: str | None) -> Delivery | None:
+    """A queued reply as it is to be sent now (a live card drawn afresh)."""
+    if payload is None:
+        return None
+    message = message_from_json(payload)
+    drawn = redraw(session, prompts, message) if message.live else message
+    return Delivery(message=drawn, conversation=drawn.conversation) if drawn else None
+
+
 def render_row(
     session: Session, prompts: PromptLibrary, row: OutboxMessage, *, now: datetime, default_tz: str
 ) -> Delivery | None:
@@ -168,12 +180,8 @@ def render_row(
     workspace = session.get(Workspace, row.workspace_id)
     if workspace is None:
         return None
-    if row.kind in ("reply", "refresh"):
-        if row.payload is None:
-            return None
-        message = message_from_json(row.payload)
-        drawn = redraw(session, prompts, message) if message.live else message
-        return Delivery(message=drawn, conversation=drawn.conversation) if drawn else None
+    if row.kind in REPLY_KINDS:
+        return render_reply(session, prompts, row.payload)
     if row.kind == "checkin":
         member = session.get(Member, row.member_id) if row.member_id else None
         if member is None:

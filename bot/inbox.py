@@ -49,13 +49,14 @@ class Refused(Exception):
     """The request can't be taken now (stopping, or the backlog is full): answer 503."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Claim:
     """A claimed inbound request, for the adapter that works it."""
 
     event: ClaimedEvent
     worker: str
     clock: Clock
+    finished: bool = False  # marked handled by the unit of work itself
 
     def finish(self, session: Session) -> None:
         """Mark the request handled in `session` (the unit of work's transaction); raises
@@ -64,6 +65,7 @@ class Claim:
             session, event_id=self.event.id, worker=self.worker, now=self.clock.now()
         ):
             raise DuplicateEvent(f"inbox:{self.event.id}")
+        self.finished = True  # once committed; a rollback leaves the row claimed for a rerun
 
 
 Work = Callable[[Claim], Awaitable[None]]
@@ -108,7 +110,7 @@ class Intake:
             while self._waiting:
                 batch, self._waiting = self._waiting, []
                 try:
-                    fresh = await self.db.run(self._store, [event for event, _ in batch])
+                    fresh = await self.db.run_urgent(self._store, [e for e, _ in batch])
                 except Exception as exc:
                     log.exception("storing %d inbound requests failed", len(batch))
                     for _, future in batch:
@@ -126,7 +128,7 @@ class Intake:
             self._writing = False
 
     def _store(self, events: list[NewEvent]) -> list[bool]:
-        with self.db.session() as session:
+        with self.db.session(urgent=True) as session:
             return add_events(session, events, now=self.clock.now())
 
     def counted(self, pending: int) -> None:
@@ -164,6 +166,7 @@ class InboxWorkers:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self.idle = asyncio.Event()  # set while nothing is claimed or waiting here
+        self._batch = max(1, size // 4)
 
     def wake(self) -> None:
         self.idle.clear()
@@ -183,11 +186,12 @@ class InboxWorkers:
                     await self.db.run(self._take_back)
                     next_reclaim = now + timedelta(seconds=30)
                 free = self.size - len(self._running)
-                if free > 0:
+                # Claim in batches: a pass per finished unit would cost a query per event.
+                if free >= self._batch or (free > 0 and not self._running):
                     claimed, pending = await self.db.run(self._claim, free)
                     if self.intake is not None:
                         self.intake.counted(pending)
-                    if not claimed and not self._running and pending == 0:
+                    if not claimed and not self._running:
                         self.idle.set()
             except Exception:
                 log.exception("claiming inbound work failed; retrying shortly")
@@ -196,7 +200,7 @@ class InboxWorkers:
                 self._running[task] = event.id
                 task.add_done_callback(self._done)
             if claimed and len(claimed) == free:
-                continue  # more may be waiting: claim again as soon as a slot frees
+                continue  # more may be waiting: claim again as soon as slots free
             waiters: list[asyncio.Future[object]] = [
                 asyncio.ensure_future(self._wake.wait()),
                 *self._running,  # type: ignore[list-item]
@@ -228,7 +232,8 @@ class InboxWorkers:
             if work is None:
                 raise LookupError(f"no adapter here works {event.platform} requests")
             await work(claim)
-            await self.db.run(self._finish, event.id, "done", "")
+            if not claim.finished:
+                await self.db.run(self._finish, event.id, "done", "")
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -21,8 +21,19 @@ import random
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
+from sqlmodel import Session
+
 from bot.clock import Clock
-from bot.delivery import Delivery, prepare_row, render_row, send_message
+from bot.delivery import (
+    REPLY_KINDS,
+    Delivery,
+    prepare_row,
+    render_reply,
+    render_row,
+    send_message,
+)
+from bot.events import MessageRef
 from bot.llm import ModelClient
 from bot.port import DeliveryError, Platform
 from bot.prompts import PromptLibrary
@@ -75,15 +86,7 @@ class OutboxSender:
     def claim(self, limit: int = CLAIM_BATCH) -> list[int]:
         now = self.clock.now()
         with self.db.session() as session:
-            return claim_ids(
-                session,
-                OUTBOX,
-                due=OUTBOX.c.not_before <= now,
-                unfinished=("pending", "claimed"),
-                worker=self.worker_id,
-                now=now,
-                limit=limit,
-            )
+            return claim_ids(session, OUTBOX, worker=self.worker_id, now=now, limit=limit)
 
     async def deliver_due(self, limit: int = CLAIM_BATCH) -> int:
         """Send every due row, one at a time in claim order; returns how many rows were
@@ -120,31 +123,34 @@ class OutboxSender:
         """The claimed row's platform and message, or None when it is not to be sent (the
         row is then marked why)."""
         with self.db.session() as session:
-            row = session.get(OutboxMessage, row_id)
-            if row is None or row.status != "claimed":
+            found = session.execute(_TO_SEND, {"id": row_id}).first()
+            if found is None or found.status != "claimed":
                 return None
-            workspace = session.get(Workspace, row.workspace_id)
-            platform = self.platforms.get(workspace.platform) if workspace else None
-            if row.expires_at is not None and row.expires_at < now:
-                _finish(row, "skipped", "expired before it could be sent")
-                session.add(row)
+            platform = self.platforms.get(found.platform)
+            if found.expires_at is not None and found.expires_at < now:
+                _finish(session, row_id, found.kind, "skipped", "expired before it could be sent")
                 return None
             if platform is None:
+                row = session.get(OutboxMessage, row_id)
+                assert row is not None
                 self._retry_or_fail(row, "platform not configured", now, None)
                 session.add(row)
                 return None
             try:
-                delivery = render_row(
-                    session, self.prompts, row, now=now, default_tz=self.default_tz
-                )
+                if found.kind in REPLY_KINDS:  # most rows: no ORM row needed
+                    delivery = render_reply(session, self.prompts, found.payload)
+                else:
+                    row = session.get(OutboxMessage, row_id)
+                    assert row is not None
+                    delivery = render_row(
+                        session, self.prompts, row, now=now, default_tz=self.default_tz
+                    )
             except Exception as exc:
-                log.exception("rendering outbox row %s failed", row.key)
-                _finish(row, "failed", f"render: {exc.__class__.__name__}")
-                session.add(row)
+                log.exception("rendering outbox row %s failed", row_id)
+                _finish(session, row_id, found.kind, "failed", f"render: {exc.__class__.__name__}")
                 return None
             if delivery is None:
-                _finish(row, "skipped", "no longer applies")
-                session.add(row)
+                _finish(session, row_id, found.kind, "skipped", "no longer applies")
                 return None
             return platform, delivery
 
@@ -160,25 +166,21 @@ class OutboxSender:
             row = session.get(OutboxMessage, row_id)
             assert row is not None
             if permanent:
-                _finish(row, "failed", reason)
-            else:
-                self._retry_or_fail(row, reason, now, retry_after)
+                _finish(session, row_id, row.kind, "failed", reason)
+                return
+            self._retry_or_fail(row, reason, now, retry_after)
             session.add(row)
 
-    def _sent(self, row_id: int, delivery: Delivery, ref: object) -> None:
+    def _sent(self, row_id: int, delivery: Delivery, ref: MessageRef | None) -> None:
         with self.db.session() as session:
-            row = session.get(OutboxMessage, row_id)
-            assert row is not None
-            message_id = getattr(ref, "message_id", None)
-            _finish(row, "sent", "")
-            row.sent_at, row.platform_message_id = self.clock.now(), message_id
-            session.add(row)
+            message_id = ref.message_id if ref is not None else None
+            kind = _finish(session, row_id, None, "sent", "", sent=(self.clock.now(), message_id))
             link = delivery.message.link
-            if link is not None and message_id and delivery.message.replace is None:
+            if ref is not None and link is not None and message_id and kind is not None:
                 link_message(
                     session,
-                    workspace_id=row.workspace_id,
-                    channel_id=ref.conversation.channel_id,  # type: ignore[attr-defined]
+                    workspace_id=kind[1],
+                    channel_id=ref.conversation.channel_id,
                     message_ts=message_id,
                     kind=link.kind,
                     object_id=link.object_id,
@@ -189,7 +191,9 @@ class OutboxSender:
         row: OutboxMessage, reason: str, now: datetime, retry_after: float | None
     ) -> None:
         if row.attempts >= MAX_ATTEMPTS:
-            _finish(row, "failed", reason)
+            row.status, row.error = "failed", reason[:500]
+            if row.kind in REPLY_KINDS:
+                row.payload = None  # a reply's words are not kept once given up
             return
         if retry_after is not None:
             delay = retry_after  # the platform said when
@@ -214,7 +218,9 @@ class OutboxSender:
                         next_reclaim = now + timedelta(seconds=30)
                         await self._prune(now)
                     free = self.concurrency - len(in_flight)
-                    claimed = await self.db.run(self.claim, free) if free > 0 else []
+                    # In batches: a pass per finished send would cost a query per message.
+                    batch = free >= max(1, self.concurrency // 4) or not in_flight
+                    claimed = await self.db.run(self.claim, free) if free and batch else []
                 except Exception:
                     log.exception("outbox pass failed; retrying shortly")
                     claimed = []
@@ -260,8 +266,38 @@ class OutboxSender:
             return prune(session, before=before)
 
 
-def _finish(row: OutboxMessage, status: str, error: str) -> None:
-    """A row's last state; a reply's words are not kept once it is sent or given up."""
-    row.status, row.error = status, error[:500]
-    if row.kind in ("reply", "refresh"):
-        row.payload = None
+_TO_SEND = (
+    sa.select(
+        OUTBOX.c.status,
+        OUTBOX.c.kind,
+        OUTBOX.c.payload,
+        OUTBOX.c.expires_at,
+        Workspace.platform,  # type: ignore[attr-defined]
+    )
+    .join(Workspace, Workspace.id == OUTBOX.c.workspace_id)  # type: ignore[arg-type]
+    .where(OUTBOX.c.id == sa.bindparam("id"))
+)
+
+
+def _finish(
+    session: Session,
+    row_id: int,
+    kind: str | None,
+    status: str,
+    error: str,
+    *,
+    sent: tuple[datetime, str | None] | None = None,
+) -> tuple[str, int] | None:
+    """A row's last state; a reply's words are not kept once it is sent or given up.
+    Returns the row's kind and workspace id."""
+    values: dict[str, object] = {"status": status, "error": error[:500]}
+    if sent is not None:
+        values["sent_at"], values["platform_message_id"] = sent
+    payload = sa.case((OUTBOX.c.kind.in_(REPLY_KINDS), sa.null()), else_=OUTBOX.c.payload)
+    found = session.execute(
+        OUTBOX.update()
+        .where(OUTBOX.c.id == row_id)
+        .values(**values, payload=payload)
+        .returning(OUTBOX.c.kind, OUTBOX.c.workspace_id)
+    ).first()
+    return (found[0], found[1]) if found is not None else None

@@ -68,6 +68,45 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     return sa.create_engine(url, **kwargs)
 
 
+class TurnLock:
+    """A re-entrant lock whose urgent callers go before the others already waiting. Each
+    release wakes one waiter (an urgent one first), not every thread waiting."""
+
+    def __init__(self) -> None:
+        lock = threading.Lock()
+        self._urgent_turn = threading.Condition(lock)
+        self._normal_turn = threading.Condition(lock)
+        self._owner: int | None = None
+        self._depth = 0
+        self._waiting = {True: 0, False: 0}  # urgent, normal
+
+    def acquire(self, *, urgent: bool = False) -> None:
+        me = threading.get_ident()
+        turn = self._urgent_turn if urgent else self._normal_turn
+        with turn:
+            if self._owner == me:
+                self._depth += 1
+                return
+            self._waiting[urgent] += 1
+            try:
+                while self._owner is not None or (not urgent and self._waiting[True]):
+                    turn.wait()
+            finally:
+                self._waiting[urgent] -= 1
+            self._owner, self._depth = me, 1
+
+    def release(self) -> None:
+        with self._urgent_turn:
+            self._depth -= 1
+            if self._depth:
+                return
+            self._owner = None
+            if self._waiting[True]:
+                self._urgent_turn.notify()
+            elif self._waiting[False]:
+                self._normal_turn.notify()
+
+
 class Database:
     """Owns the engine and the threads database work runs on; hands out short sessions that
     commit or roll back as a unit.
@@ -84,20 +123,23 @@ class Database:
         if make_url(url).get_backend_name() != "sqlite":
             engine_kwargs.setdefault("pool_size", threads + 4)
         self.engine = create_db_engine(url, **engine_kwargs)
-        self._writer = threading.RLock() if self.is_sqlite else None
+        self._writer = TurnLock() if self.is_sqlite else None
         self._executor: ThreadPoolExecutor | None = None
+        self._urgent: ThreadPoolExecutor | None = None
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """One unit of work: commit on success, roll back on any error."""
+    def session(self, *, urgent: bool = False) -> Iterator[Session]:
+        """One unit of work: commit on success, roll back on any error. An `urgent` one (a
+        request being acknowledged) takes the next turn on SQLite's writer, before units of
+        work already waiting."""
         _depth.value = getattr(_depth, "value", 0) + 1
         lock = self._writer if _depth.value == 1 else None
         if lock is not None:
-            lock.acquire()
+            lock.acquire(urgent=urgent)
         try:
             with Session(self.engine, expire_on_commit=False) as session:
                 try:
@@ -117,6 +159,14 @@ class Database:
             self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="plnbot-db")
         call = functools.partial(work, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def run_urgent(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`run` on a thread of its own, never queued behind units of work (acknowledgements
+        wait on it)."""
+        if self._urgent is None:
+            self._urgent = ThreadPoolExecutor(1, thread_name_prefix="plnbot-intake")
+        call = functools.partial(work, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._urgent, call)
 
     def ping(self) -> None:
         """Raise DatabaseError unless the database answers."""
@@ -148,7 +198,8 @@ class Database:
         return self.current_revision() == self.head_revision()
 
     def dispose(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        for executor in (self._executor, self._urgent):
+            if executor is not None:
+                executor.shutdown(wait=True)
+        self._executor = self._urgent = None
         self.engine.dispose()

@@ -75,40 +75,46 @@ def add_events(session: Session, events: Sequence[NewEvent], *, now: datetime) -
     return fresh
 
 
-def _first_in_lane(table: sa.Table, unfinished: Sequence[str]) -> sa.ColumnElement[bool]:
+def _first_in_lane(table: sa.Table) -> sa.ColumnElement[bool]:
     earlier = table.alias("earlier")
     waiting = (
         sa.select(sa.literal(1))
         .where(
             earlier.c.lane == table.c.lane,
             earlier.c.id < table.c.id,
-            earlier.c.status.in_(unfinished),
+            earlier.c.status.in_(("pending", "claimed")),
         )
         .exists()
     )
     return sa.or_(table.c.lane.is_(None), ~waiting)
 
 
-def claim_ids(
-    session: Session,
-    table: sa.Table,
-    *,
-    due: sa.ColumnElement[bool],
-    unfinished: Sequence[str],
-    worker: str,
-    now: datetime,
-    limit: int,
-) -> list[int]:
-    """Claim up to `limit` due rows that are first in their lane; returns their ids."""
-    query = (
-        sa.select(table.c.id)
-        .where(table.c.status == "pending", due, _first_in_lane(table, unfinished))
-        .order_by(table.c.id)
-        .limit(limit)
+# Built once (building a statement costs more than running it on SQLite): the rows that
+# may be claimed now, oldest first; the outbox's only once due.
+_CLAIMABLE = {
+    table.name: sa.select(table.c.id)
+    .where(table.c.status == "pending", due, _first_in_lane(table))
+    .order_by(table.c.id)
+    .limit(sa.bindparam("limit", type_=sa.Integer(), literal_execute=True))
+    for table, due in (
+        (INBOX, sa.true()),
+        (OUTBOX, OUTBOX.c.not_before <= sa.bindparam("now", type_=OUTBOX.c.not_before.type)),
     )
-    if session.get_bind().dialect.name != "sqlite":
-        query = query.with_for_update(skip_locked=True, of=table)
-    candidates = list(session.execute(query).scalars())
+}
+# PostgreSQL: rows another process is claiming right now are skipped, not waited for.
+_CLAIMABLE_LOCKED = {
+    name: query.with_for_update(skip_locked=True, of=INBOX if name == INBOX.name else OUTBOX)
+    for name, query in _CLAIMABLE.items()
+}
+
+
+def claim_ids(
+    session: Session, table: sa.Table, *, worker: str, now: datetime, limit: int
+) -> list[int]:
+    """Claim up to `limit` claimable rows (due, first in their lane); returns their ids."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    query = (_CLAIMABLE if sqlite else _CLAIMABLE_LOCKED)[table.name]
+    candidates = list(session.execute(query, {"limit": limit, "now": now}).scalars())
     if not candidates:
         return []
     result = session.execute(
@@ -126,15 +132,7 @@ def claim_ids(
 
 
 def claim_events(session: Session, *, worker: str, now: datetime, limit: int) -> list[ClaimedEvent]:
-    ids = claim_ids(
-        session,
-        INBOX,
-        due=sa.true(),
-        unfinished=("pending", "claimed"),
-        worker=worker,
-        now=now,
-        limit=limit,
-    )
+    ids = claim_ids(session, INBOX, worker=worker, now=now, limit=limit)
     if not ids:
         return []
     rows = session.execute(

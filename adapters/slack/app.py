@@ -26,7 +26,7 @@ from adapters.slack.render import card_blocks, modal_view
 from adapters.slack.stores import InstallationStore, StateStore
 from bot.config import Settings
 from bot.dispatch import Bot
-from bot.events import Event, UserRef
+from bot.events import Event, ReactionEvent, UserRef
 from bot.evidence import share_form
 from bot.inbox import Claim, Intake
 from bot.messages import Button, Card
@@ -104,7 +104,7 @@ class SlackBridge:
         team = _team_of(body)
         if kind in _EVENTS:
             event = _EVENTS[kind](body)
-            if event is None or not event.user.user_id:
+            if event is None or not event.user.user_id or self._ignored(event):
                 return
             key = self.bot.receipt_key(event) or f"{kind}:{uuid.uuid4().hex}"
             user = event.user.user_id
@@ -124,6 +124,13 @@ class SlackBridge:
                 kind=kind,
                 payload=json.dumps(body, separators=(",", ":")),
             )
+        )
+
+    def _ignored(self, event: Event) -> bool:
+        """A reaction other than the endorsing one: nothing for the bot (most reactions)."""
+        return (
+            isinstance(event, ReactionEvent)
+            and event.reaction.split("::")[0] != self.settings.slack_endorse_reaction
         )
 
     async def work(self, claim: Claim) -> None:
