@@ -369,10 +369,14 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
 
 
+TUNING = ("PLNBOT_WORKERS", "PLNBOT_SEND_CONCURRENCY")  # passed through, to compare settings
+
+
 def clean_env(**extra: str) -> dict[str, str]:
-    """The parent's environment without any bot settings, plus `extra`."""
+    """The parent's environment without any bot settings (but the runtime's tuning), plus
+    `extra`."""
     prefixes = ("SLACK_", "PLNBOT_", "MICROSOFT_", "OPENAI_", "DATABASE_URL")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes) or k in TUNING}
     env.update(extra)
     return env
 

@@ -48,14 +48,18 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls, localns=_TYPES, globalns={**vars(typing), **_TYPES})
 
 
+@cache
+def _names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def dump(value: Any) -> Any:
     """A dataclass (or a value inside one) as JSON values; None fields are left out."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: dump(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if getattr(value, f.name) is not None
-        }
+        found = ((name, getattr(value, name)) for name in _names(type(value)))
+        return {name: dump(item) for name, item in found if item is not None}
+    if isinstance(value, str | int | float | bool):
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, bytes):

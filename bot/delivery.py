@@ -32,6 +32,7 @@ from storage.models import (
     CheckIn,
     Community,
     Digest,
+    Endorsement,
     Goal,
     Member,
     OutboxMessage,
@@ -154,6 +155,12 @@ def redraw(session: Session, prompts: PromptLibrary, message: Message) -> Messag
     link = message.link
     if link is None or link.kind != "artifact":
         return message
+    if message.replace is None and message.card is not None:
+        state = session.execute(_CARD_STATE, {"artifact": link.object_id}).first()
+        if state is None:
+            return None  # deleted in the meantime (its author asked to be forgotten)
+        if not state.endorsed:
+            return message  # a new card nobody has endorsed yet is drawn as it was queued
     artifact = session.get(Artifact, link.object_id)
     if artifact is None:
         return None
@@ -171,6 +178,14 @@ def render_reply(session: Session, prompts: PromptLibrary, payload: str | None) 
     message = message_from_json(payload)
     drawn = redraw(session, prompts, message) if message.live else message
     return Delivery(message=drawn, conversation=drawn.conversation) if drawn else None
+
+
+_CARD_STATE = sa.select(
+    Artifact.id,
+    sa.exists()
+    .where(Endorsement.artifact_id == Artifact.id)  # type: ignore[arg-type]
+    .label("endorsed"),
+).where(Artifact.id == sa.bindparam("artifact"))  # type: ignore[arg-type]
 
 
 def render_row(
@@ -341,7 +356,7 @@ def queue_replies(
     was told is sent even if the process dies right after the commit. A live update waiting
     unsent already will draw the newest state, so no second one is queued."""
     table = OutboxMessage.__table__  # type: ignore[attr-defined]
-    queued = 0
+    rows: list[dict[str, object]] = []
     for message in messages:
         if message.conversation is None and message.visibility is not Visibility.DM and default:
             message = replace(message, conversation=default)
@@ -349,19 +364,20 @@ def queue_replies(
         kind = "refresh" if message.live and message.replace is not None else "reply"
         if kind == "refresh" and session.execute(_PENDING_REFRESH, {"lane": lane}).first():
             continue
-        session.execute(
-            table.insert().values(
-                key=f"reply:{uuid.uuid4().hex}",
-                workspace_id=workspace_id,
-                kind=kind,
-                lane=lane,
-                payload=message_to_json(message),
-                status="pending",
-                attempts=0,
-                not_before=now,
-                created_at=now,
-                error="",
-            )
+        rows.append(
+            {
+                "key": f"reply:{uuid.uuid4().hex}",
+                "workspace_id": workspace_id,
+                "kind": kind,
+                "lane": lane,
+                "payload": message_to_json(message),
+                "status": "pending",
+                "attempts": 0,
+                "not_before": now,
+                "created_at": now,
+                "error": "",
+            }
         )
-        queued += 1
-    return queued
+    if rows:
+        session.execute(table.insert(), rows)
+    return len(rows)

@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
@@ -43,6 +43,7 @@ from storage.queries import DuplicateEvent
 log = logging.getLogger(__name__)
 
 STALE_CLAIM = timedelta(minutes=2)
+COUNT_EVERY = timedelta(seconds=0.25)
 
 
 class Refused(Exception):
@@ -69,6 +70,29 @@ class Claim:
 
 
 Work = Callable[[Claim], Awaitable[None]]
+
+
+class Lanes:
+    """Work done where it arrives (a Teams turn): `size` at once, one per lane at a time, in
+    the order they came (asyncio's locks are first come, first served)."""
+
+    def __init__(self, size: int) -> None:
+        self._slots = asyncio.Semaphore(size)
+        self._lanes: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def slot(self, lane: str) -> AsyncIterator[None]:
+        lock, users = self._lanes.get(lane, (asyncio.Lock(), 0))
+        self._lanes[lane] = (lock, users + 1)
+        try:
+            async with lock, self._slots:
+                yield
+        finally:
+            lock, users = self._lanes[lane]
+            if users == 1:
+                del self._lanes[lane]
+            else:
+                self._lanes[lane] = (lock, users - 1)
 
 
 class Intake:
@@ -167,6 +191,7 @@ class InboxWorkers:
         self._task: asyncio.Task[None] | None = None
         self.idle = asyncio.Event()  # set while nothing is claimed or waiting here
         self._batch = max(1, size // 4)
+        self._counted_at: datetime | None = None
 
     def wake(self) -> None:
         self.idle.clear()
@@ -189,7 +214,7 @@ class InboxWorkers:
                 # Claim in batches: a pass per finished unit would cost a query per event.
                 if free >= self._batch or (free > 0 and not self._running):
                     claimed, pending = await self.db.run(self._claim, free)
-                    if self.intake is not None:
+                    if self.intake is not None and pending is not None:
                         self.intake.counted(pending)
                     if not claimed and not self._running:
                         self.idle.set()
@@ -212,9 +237,14 @@ class InboxWorkers:
         self._running.pop(task, None)
         self._wake.set()
 
-    def _claim(self, limit: int) -> tuple[list[ClaimedEvent], int]:
+    def _claim(self, limit: int) -> tuple[list[ClaimedEvent], int | None]:
+        """Claim work; the backlog is counted too, four times a second at most."""
+        now = self.clock.now()
         with self.db.session() as session:
-            claimed = claim_events(session, worker=self.worker, now=self.clock.now(), limit=limit)
+            claimed = claim_events(session, worker=self.worker, now=now, limit=limit)
+            if self._counted_at is not None and now - self._counted_at < COUNT_EVERY:
+                return claimed, None
+            self._counted_at = now
             return claimed, backlog(session)
 
     def _take_back(self) -> None:

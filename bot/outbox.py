@@ -18,8 +18,9 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -48,6 +49,8 @@ STALE_CLAIM = timedelta(minutes=2)
 CLAIM_BATCH = 10
 MAX_ATTEMPTS = 5
 PRUNE_EVERY = timedelta(hours=1)
+NEEDS_MODEL = "model"  # a digest whose introduction the optional model writes first
+Prepared = tuple[Platform, Delivery] | str | None
 
 
 class OutboxSender:
@@ -75,6 +78,8 @@ class OutboxSender:
         self.retention = timedelta(days=retention_days)
         self._pruned_at: datetime | None = None
         self._stopping = False
+        self._done: list[tuple[int, Delivery, MessageRef | None]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     def reclaim_abandoned(self, now: datetime) -> None:
         """Rows left claimed by a crashed sender go back to the queue."""
@@ -106,9 +111,20 @@ class OutboxSender:
             await prepare_row(self.db, self.prompts, self.llm, row_id)  # never raises
         now = self.clock.now()
         prepared = await self.db.run(self._prepare, row_id, now)
-        if prepared is None:
+        if not isinstance(prepared, tuple):
             return
-        platform, delivery = prepared
+        await self._send(row_id, *prepared, now=now)
+
+    async def _send(
+        self,
+        row_id: int,
+        platform: Platform,
+        delivery: Delivery,
+        *,
+        now: datetime,
+        later: bool = False,
+    ) -> None:
+        """Send a prepared row; mark it sent now, or (`later`) with others in one commit."""
         try:
             ref = await send_message(platform, delivery.message, delivery.conversation)
         except Exception as exc:
@@ -117,42 +133,83 @@ class OutboxSender:
             log.warning("sending outbox row %s failed: %s", row_id, exc)
             await self.db.run(self._failed, row_id, str(exc)[:500], now, retry_after, permanent)
             return
-        await self.db.run(self._sent, row_id, delivery, ref)
+        if later:
+            self._completed(row_id, delivery, ref)
+        else:
+            await self.db.run(self._sent, [(row_id, delivery, ref)])
 
-    def _prepare(self, row_id: int, now: datetime) -> tuple[Platform, Delivery] | None:
-        """The claimed row's platform and message, or None when it is not to be sent (the
-        row is then marked why)."""
+    def _completed(self, row_id: int, delivery: Delivery, ref: MessageRef | None) -> None:
+        """Sends that finished while others were being written are written together."""
+        self._done.append((row_id, delivery, ref))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_done())
+
+    async def _write_done(self) -> None:
+        while self._done:
+            batch, self._done = self._done, []
+            try:
+                await self.db.run(self._sent, batch)
+            except Exception:  # left claimed: taken back and sent again (a duplicate)
+                log.exception("marking %d sent outbox rows failed", len(batch))
+
+    def _prepare(self, row_id: int, now: datetime) -> Prepared:
         with self.db.session() as session:
-            found = session.execute(_TO_SEND, {"id": row_id}).first()
-            if found is None or found.status != "claimed":
-                return None
-            platform = self.platforms.get(found.platform)
-            if found.expires_at is not None and found.expires_at < now:
-                _finish(session, row_id, found.kind, "skipped", "expired before it could be sent")
-                return None
-            if platform is None:
+            return self._prepare_in(session, row_id, now, model=False)
+
+    def claim_prepared(self, limit: int) -> list[tuple[int, Prepared]]:
+        """Claim rows and draw their messages in one transaction (the sender's hot path)."""
+        now = self.clock.now()
+        with self.db.session() as session:
+            ids = claim_ids(session, OUTBOX, worker=self.worker_id, now=now, limit=limit)
+            if not ids:
+                return []
+            rows = {row.id: row for row in session.execute(_TO_SEND.where(OUTBOX.c.id.in_(ids)))}
+            return [(i, self._prepare_in(session, i, now, found=rows.get(i))) for i in ids]
+
+    def _prepare_in(
+        self,
+        session: Session,
+        row_id: int,
+        now: datetime,
+        *,
+        model: bool = True,
+        found: sa.Row[Any] | None = None,
+    ) -> Prepared:
+        """The claimed row's platform and message; None when it is not to be sent (the row
+        is then marked why); NEEDS_MODEL when the optional model is to be asked first."""
+        if found is None:
+            found = session.execute(_TO_SEND.where(OUTBOX.c.id == row_id)).first()
+        if found is None or found.status != "claimed":
+            return None
+        if model and found.kind == "digest" and self.llm is not None and self.llm.enabled:
+            return NEEDS_MODEL
+        platform = self.platforms.get(found.platform)
+        if found.expires_at is not None and found.expires_at < now:
+            _finish(session, row_id, "skipped", "expired before it could be sent")
+            return None
+        if platform is None:
+            row = session.get(OutboxMessage, row_id)
+            assert row is not None
+            self._retry_or_fail(row, "platform not configured", now, None)
+            session.add(row)
+            return None
+        try:
+            if found.kind in REPLY_KINDS:  # most rows: no ORM row needed
+                delivery = render_reply(session, self.prompts, found.payload)
+            else:
                 row = session.get(OutboxMessage, row_id)
                 assert row is not None
-                self._retry_or_fail(row, "platform not configured", now, None)
-                session.add(row)
-                return None
-            try:
-                if found.kind in REPLY_KINDS:  # most rows: no ORM row needed
-                    delivery = render_reply(session, self.prompts, found.payload)
-                else:
-                    row = session.get(OutboxMessage, row_id)
-                    assert row is not None
-                    delivery = render_row(
-                        session, self.prompts, row, now=now, default_tz=self.default_tz
-                    )
-            except Exception as exc:
-                log.exception("rendering outbox row %s failed", row_id)
-                _finish(session, row_id, found.kind, "failed", f"render: {exc.__class__.__name__}")
-                return None
-            if delivery is None:
-                _finish(session, row_id, found.kind, "skipped", "no longer applies")
-                return None
-            return platform, delivery
+                delivery = render_row(
+                    session, self.prompts, row, now=now, default_tz=self.default_tz
+                )
+        except Exception as exc:
+            log.exception("rendering outbox row %s failed", row_id)
+            _finish(session, row_id, "failed", f"render: {exc.__class__.__name__}")
+            return None
+        if delivery is None:
+            _finish(session, row_id, "skipped", "no longer applies")
+            return None
+        return platform, delivery
 
     def _failed(
         self,
@@ -166,22 +223,43 @@ class OutboxSender:
             row = session.get(OutboxMessage, row_id)
             assert row is not None
             if permanent:
-                _finish(session, row_id, row.kind, "failed", reason)
+                _finish(session, row_id, "failed", reason)
                 return
             self._retry_or_fail(row, reason, now, retry_after)
             session.add(row)
 
-    def _sent(self, row_id: int, delivery: Delivery, ref: MessageRef | None) -> None:
+    def _sent(self, done: list[tuple[int, Delivery, MessageRef | None]]) -> None:
+        """Mark rows sent (one statement for the batch) and link what the cards stand for."""
+        now = self.clock.now()
         with self.db.session() as session:
-            message_id = ref.message_id if ref is not None else None
-            kind = _finish(session, row_id, None, "sent", "", sent=(self.clock.now(), message_id))
-            link = delivery.message.link
-            if ref is not None and link is not None and message_id and kind is not None:
+            session.execute(
+                _MARK_SENT,
+                [
+                    {"row": row_id, "at": now, "message_id": ref.message_id if ref else None}
+                    for row_id, _, ref in done
+                ],
+            )
+            links = [  # an update has no ref: only new posts are linked
+                (row_id, d.message.link, ref)
+                for row_id, d, ref in done
+                if d.message.link is not None and ref is not None and ref.message_id
+            ]
+            if not links:
+                return
+            workspaces = dict(
+                session.execute(
+                    sa.select(OUTBOX.c.id, OUTBOX.c.workspace_id).where(
+                        OUTBOX.c.id.in_([row_id for row_id, _, _ in links])
+                    )
+                ).all()
+            )
+            for row_id, link, ref in links:
+                assert link is not None and ref is not None
                 link_message(
                     session,
-                    workspace_id=kind[1],
+                    workspace_id=workspaces[row_id],
                     channel_id=ref.conversation.channel_id,
-                    message_ts=message_id,
+                    message_ts=ref.message_id,
                     kind=link.kind,
                     object_id=link.object_id,
                 )
@@ -220,12 +298,18 @@ class OutboxSender:
                     free = self.concurrency - len(in_flight)
                     # In batches: a pass per finished send would cost a query per message.
                     batch = free >= max(1, self.concurrency // 4) or not in_flight
-                    claimed = await self.db.run(self.claim, free) if free and batch else []
+                    claimed = await self.db.run(self.claim_prepared, free) if free and batch else []
                 except Exception:
                     log.exception("outbox pass failed; retrying shortly")
                     claimed = []
-                for row_id in claimed:
-                    task = asyncio.get_running_loop().create_task(self._deliver_logged(row_id))
+                for row_id, prepared in claimed:
+                    if prepared is None:
+                        continue  # not to be sent; marked why
+                    if isinstance(prepared, tuple):
+                        send = self._send(row_id, *prepared, now=now, later=True)
+                    else:
+                        send = self.deliver(row_id)  # the model is asked first
+                    task = asyncio.get_running_loop().create_task(self._logged(row_id, send))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
                 if claimed and len(claimed) == free:
@@ -242,14 +326,17 @@ class OutboxSender:
         finally:
             if in_flight:  # what is in flight finishes: its message is already on its way
                 await asyncio.gather(*in_flight, return_exceptions=True)
+            while self._writer is not None and not self._writer.done():
+                await self._writer
 
     def stop(self) -> None:
         """Claim nothing more; `run_forever` returns once what is in flight is sent."""
         self._stopping = True
 
-    async def _deliver_logged(self, row_id: int) -> None:
+    @staticmethod
+    async def _logged(row_id: int, send: Awaitable[None]) -> None:
         try:
-            await self.deliver(row_id)
+            await send
         except Exception:
             log.exception("delivering outbox row %s failed", row_id)
 
@@ -266,23 +353,37 @@ class OutboxSender:
             return prune(session, before=before)
 
 
+_MARK_SENT = (
+    OUTBOX.update()
+    .where(OUTBOX.c.id == sa.bindparam("row"))
+    .values(
+        status="sent",
+        error="",
+        sent_at=sa.bindparam("at"),
+        platform_message_id=sa.bindparam("message_id"),
+        payload=sa.case(
+            *((OUTBOX.c.kind == kind, sa.null()) for kind in REPLY_KINDS),
+            else_=OUTBOX.c.payload,
+        ),
+    )
+)
+
+
 _TO_SEND = (
     sa.select(
+        OUTBOX.c.id,
         OUTBOX.c.status,
         OUTBOX.c.kind,
         OUTBOX.c.payload,
         OUTBOX.c.expires_at,
         Workspace.platform,  # type: ignore[attr-defined]
-    )
-    .join(Workspace, Workspace.id == OUTBOX.c.workspace_id)  # type: ignore[arg-type]
-    .where(OUTBOX.c.id == sa.bindparam("id"))
+    ).join(Workspace, Workspace.id == OUTBOX.c.workspace_id)  # type: ignore[arg-type]
 )
 
 
 def _finish(
     session: Session,
     row_id: int,
-    kind: str | None,
     status: str,
     error: str,
     *,

@@ -63,7 +63,10 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
             conn.exec_driver_sql("BEGIN" if nested else "BEGIN IMMEDIATE")
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # No ping before every checkout (a round trip per unit of work): a connection PostgreSQL
+    # dropped fails its unit once, is discarded, and the unit runs again from the inbox.
+    kwargs.setdefault("pool_pre_ping", False)
+    kwargs.setdefault("pool_recycle", 3600)
     kwargs.setdefault("pool_size", 12)
     return sa.create_engine(url, **kwargs)
 

@@ -51,27 +51,34 @@ def worker_name() -> str:
 
 
 def add_events(session: Session, events: Sequence[NewEvent], *, now: datetime) -> list[bool]:
-    """Store requests unless their key is stored already; for each, whether it is new."""
+    """Store requests unless their key is stored already (one statement for the batch); for
+    each, whether it is new."""
+    if not events:
+        return []
     dialect = session.get_bind().dialect.name
     insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
-    statement = insert(INBOX).on_conflict_do_nothing(index_elements=["key"])
+    rows = [
+        {
+            "key": event.key,
+            "platform": event.platform,
+            "lane": event.lane,
+            "kind": event.kind,
+            "payload": event.payload,
+            "status": "pending",
+            "attempts": 0,
+            "received_at": now,
+            "error": "",
+        }
+        for event in events
+    ]
+    statement = (
+        insert(INBOX).values(rows).on_conflict_do_nothing(index_elements=["key"])
+    ).returning(INBOX.c.key)
+    stored = set(session.execute(statement).scalars())
     fresh = []
-    for event in events:
-        result = session.execute(
-            statement,
-            {
-                "key": event.key,
-                "platform": event.platform,
-                "lane": event.lane,
-                "kind": event.kind,
-                "payload": event.payload,
-                "status": "pending",
-                "attempts": 0,
-                "received_at": now,
-                "error": "",
-            },
-        )
-        fresh.append(result.rowcount == 1)
+    for event in events:  # a retry in the same batch as its original is not new
+        fresh.append(event.key in stored)
+        stored.discard(event.key)
     return fresh
 
 

@@ -26,7 +26,7 @@ from adapters.teams import inbound, render
 from adapters.teams.platform import TeamsPlatform
 from adapters.teams.references import References
 from bot.config import Settings
-from bot.dispatch import SOMETHING_WENT_WRONG, Bot
+from bot.dispatch import SOMETHING_WENT_WRONG, Bot, Finish
 from bot.events import ConversationRef, Event, MemberJoinedEvent, UserRef
 from bot.inbox import Claim
 from bot.messages import Card, Message, Visibility
@@ -108,21 +108,25 @@ class TeamsBridge:
         """Work one stored activity. Each unit of work queues its replies in the outbox in
         its own transaction, and is keyed so a run after a crash skips what was done."""
         activity = Activity().deserialize(json.loads(claim.event.payload))
-        await self.on_activity(activity)
+        await self.on_activity(activity, finish=claim.finish)
 
-    async def on_activity(self, activity: Activity) -> None:
+    async def on_activity(self, activity: Activity, *, finish: Finish = _keyed) -> None:
+        """`finish` marks the stored activity handled; the one unit of work a message makes
+        does it in its own transaction."""
         resolve = await self._remember(activity)
         platform = self.platform
         kind = activity.type
         if kind == ActivityTypes.message:
             if activity.value is not None and not (activity.text or "").strip():
-                await self._card_action(None, platform, resolve, invoke=False, activity=activity)
+                await self._card_action(
+                    None, platform, resolve, invoke=False, activity=activity, finish=finish
+                )
                 return
             event = inbound.message_event(
                 activity, is_command=self.bot.router.is_command, resolve=resolve
             )
             if event is not None:
-                await self._handle(event, platform)
+                await self._handle(event, platform, finish=finish)
         elif kind == ActivityTypes.invoke and activity.name == "fileConsent/invoke":
             await self._file_consent(activity, platform, resolve)
         elif kind == ActivityTypes.conversation_update:
@@ -147,13 +151,9 @@ class TeamsBridge:
             log.exception("storing the Teams conversation reference failed")
         return resolve
 
-    async def _handle(self, event: Event, platform: Any) -> None:
-        if not event.user.user_id or not event.user.workspace_id:
-            return
-        try:
-            await self.bot.process(event, platform, finish=_keyed)
-        except Exception:
-            log.exception("Teams %s failed", type(event).__name__)
+    async def _handle(self, event: Event, platform: Any, *, finish: Finish = _keyed) -> None:
+        if event.user.user_id and event.user.workspace_id:
+            await self.bot.process(event, platform, finish=finish)
 
     # -- cards -------------------------------------------------------------------------------
     async def _card_action(
@@ -164,6 +164,7 @@ class TeamsBridge:
         *,
         invoke: bool,
         activity: Activity | None = None,
+        finish: Finish = _keyed,
     ) -> None:
         activity = activity or turn.activity  # type: ignore[union-attr]
         parsed = inbound.card_action(activity, signer=self.signer, resolve=resolve)
@@ -189,7 +190,7 @@ class TeamsBridge:
                 )
             return
         if turn is None:
-            await self._handle(parsed, platform)
+            await self._handle(parsed, platform, finish=finish)
             return
         # Inside the click's invoke: private answers become the invoke response, which only
         # the person who clicked sees; everything else goes out through the outbox.

@@ -27,6 +27,7 @@ from botbuilder.schema import (
     ConversationReference,
 )
 from botframework.connector.aio import ConnectorClient
+from botframework.connector.auth import ConnectorFactory
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from adapters.teams import render
@@ -79,12 +80,14 @@ class TeamsPlatform:
         references: References,
         signer: render.Signer,
         turn: TurnContext | None = None,
+        connectors: ConnectorFactory | None = None,
     ) -> None:
         self.adapter = adapter
         self.app_id = app_id
         self.references = references
         self.signer = signer
         self.turn = turn
+        self.connectors = connectors  # the pooled connector clients, for sends out of a turn
 
     def for_turn(self, turn: TurnContext) -> TeamsPlatform:
         return TeamsPlatform(
@@ -93,6 +96,7 @@ class TeamsPlatform:
             references=self.references,
             signer=self.signer,
             turn=turn,
+            connectors=self.connectors,
         )
 
     # -- where things go -------------------------------------------------------------------
@@ -118,6 +122,10 @@ class TeamsPlatform:
             connector = turn.turn_state.get(self.adapter.BOT_CONNECTOR_CLIENT_KEY)
             if connector is not None:
                 return await call(connector)
+        if turn is None and self.connectors is not None:
+            # Out of a turn (the outbox): the pooled client for the stored serviceUrl, as
+            # continue_conversation would hand it over, without building a proactive turn.
+            return await call(await self.connectors.create(target.service_url))
         reference = ConversationReference(
             channel_id="msteams",
             service_url=target.service_url,

@@ -50,7 +50,7 @@ from adapters.teams.platform import TeamsPlatform
 from adapters.teams.references import References
 from adapters.teams.render import Signer
 from bot.config import ConfigError, Settings
-from bot.inbox import Refused
+from bot.inbox import Lanes, Refused
 from storage.inbox import NewEvent
 from storage.queries import scoped_key
 
@@ -201,6 +201,7 @@ class TeamsEndpoint:
         self.adapter = CloudAdapter(self.auth)
         self.adapter.on_turn_error = self._turn_error
         self.references = References(runtime.db, runtime.clock)
+        self.turns = Lanes(runtime.settings.workers)
         runtime.bot.on_forgotten.append(lambda user: self.references.forget_seen())
         self.signer = Signer(secret_key(runtime.db, runtime.settings))
         self.platform = TeamsPlatform(
@@ -208,6 +209,7 @@ class TeamsEndpoint:
             app_id=identity.app_id or "",
             references=self.references,
             signer=self.signer,
+            connectors=self.connectors,
         )
         self.bridge = TeamsBridge(
             bot=runtime.bot,
@@ -253,18 +255,28 @@ class TeamsEndpoint:
             return web.json_response({"error": "unauthorized"}, status=401)
         if self.anonymous:
             self.register_platform()  # an emulator is talking: the outbox can reach it now
-        if _stored(activity):
-            # Durable before it is answered; worked by the inbox's workers, replies through
-            # the outbox: the turn ends at once, whatever pacing the replies then wait for.
+        if activity.type != "invoke" or activity.name == "fileConsent/invoke":
             try:
-                await self.runtime.accept().put(_new_event(activity, body))
+                await self.runtime.accept().admit()
+                if activity.type == "invoke":
+                    # A file's consent: stored, answered at once; the upload (network work
+                    # that may take long) is done by the inbox's workers.
+                    await self.runtime.accept().put(_new_event(activity, body))
+                    return web.json_response({}, status=200)
             except Refused as why:
                 log.warning("Teams activity refused for now (%s)", why)
                 return web.json_response(
                     {"error": "busy, try again"}, status=503, headers={"Retry-After": "1"}
                 )
-            if activity.type == "invoke":  # fileConsent/invoke: Teams waits for a 200
-                return web.json_response({}, status=200)
+            # Committed before it is answered: Teams waits up to 15 s for a turn, and a unit
+            # of work takes milliseconds. Its replies go through the outbox, so the turn never
+            # waits on Teams' pacing. PLNBOT_WORKERS at once, one person's in order.
+            try:
+                async with self.turns.slot(_lane(activity)):
+                    await self.bridge.on_activity(activity)
+            except Exception:
+                log.exception("Teams activity %s failed; Teams will send it again", activity.type)
+                return web.json_response({"error": "internal error"}, status=500)
             return web.Response(status=200)
         try:
             invoke = await self.adapter.process_activity(
@@ -289,24 +301,21 @@ class TeamsEndpoint:
         app.on_cleanup.append(close)
 
 
-def _stored(activity: Activity) -> bool:
-    """Every activity is stored and worked later, except a card click (its answer is the
-    HTTP response) and invokes the bot doesn't know (the SDK answers them)."""
-    if activity.type == "invoke":
-        return activity.name == "fileConsent/invoke"
-    return True
+def _lane(activity: Activity) -> str:
+    """The person an activity is from (their events run one at a time, in order)."""
+    person = activity.from_property
+    who = (person.aad_object_id or person.id) if person else ""
+    return scoped_key(PLATFORM, tenant_of(activity), who or teams_conversation_id(activity))
 
 
 def _new_event(activity: Activity, body: dict[str, Any]) -> NewEvent:
     tenant = tenant_of(activity)
     conversation = teams_conversation_id(activity)
-    person = activity.from_property
-    who = (person.aad_object_id or person.id) if person else ""
     ident = activity.id or uuid.uuid4().hex
     return NewEvent(
         key=scoped_key(PLATFORM, tenant, conversation, str(activity.type), ident, limit=300),
         platform=PLATFORM,
-        lane=scoped_key(PLATFORM, tenant, who or conversation),
+        lane=_lane(activity),
         kind=str(activity.type),
         payload=json.dumps(body, separators=(",", ":")),
     )
