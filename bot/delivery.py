@@ -344,6 +344,9 @@ _PENDING_REFRESH = sa.select(sa.literal(1)).where(
 )
 
 
+_PENDING_REFRESH_LOCKED = _PENDING_REFRESH.with_for_update()
+
+
 def queue_replies(
     session: Session,
     *,
@@ -357,12 +360,16 @@ def queue_replies(
     unsent already will draw the newest state, so no second one is queued."""
     table = OutboxMessage.__table__  # type: ignore[attr-defined]
     rows: list[dict[str, object]] = []
+    # The waiting update stays waiting until this commits (the sender skips locked rows), so
+    # it is drawn with what this unit wrote. SQLite: transactions take turns already.
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    pending_refresh = _PENDING_REFRESH if sqlite else _PENDING_REFRESH_LOCKED
     for message in messages:
         if message.conversation is None and message.visibility is not Visibility.DM and default:
             message = replace(message, conversation=default)
         lane = reply_lane(message)
         kind = "refresh" if message.live and message.replace is not None else "reply"
-        if kind == "refresh" and session.execute(_PENDING_REFRESH, {"lane": lane}).first():
+        if kind == "refresh" and session.execute(pending_refresh, {"lane": lane}).first():
             continue
         rows.append(
             {
