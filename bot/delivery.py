@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -150,16 +151,23 @@ async def send_message(
     return await platform.send(conversation, message)
 
 
-def redraw(session: Session, prompts: PromptLibrary, message: Message) -> Message | None:
-    """A live message drawn from what its link names now; None once that is gone."""
+def redraw(
+    session: Session,
+    prompts: PromptLibrary,
+    message: Message,
+    states: Mapping[int, bool] | None = None,
+) -> Message | None:
+    """A live message drawn from what its link names now; None once that is gone. `states`:
+    `card_states` of the new cards in a batch, already looked up."""
     link = message.link
     if link is None or link.kind != "artifact":
         return message
     if message.replace is None and message.card is not None:
-        state = session.execute(_CARD_STATE, {"artifact": link.object_id}).first()
-        if state is None:
+        if states is None:
+            states = card_states(session, [link.object_id])
+        if link.object_id not in states:
             return None  # deleted in the meantime (its author asked to be forgotten)
-        if not state.endorsed:
+        if not states[link.object_id]:
             return message  # a new card nobody has endorsed yet is drawn as it was queued
     artifact = session.get(Artifact, link.object_id)
     if artifact is None:
@@ -171,12 +179,17 @@ def redraw(session: Session, prompts: PromptLibrary, message: Message) -> Messag
 REPLY_KINDS = ("reply", "refresh")  # rows that carry their message (`queue_replies`)
 
 
-def render_reply(session: Session, prompts: PromptLibrary, payload: str | None) -> Delivery | None:
+def render_reply(
+    session: Session,
+    prompts: PromptLibrary,
+    payload: str | Message | None,
+    states: Mapping[int, bool] | None = None,
+) -> Delivery | None:
     """A queued reply as it is to be sent now (a live card drawn afresh)."""
     if payload is None:
         return None
-    message = message_from_json(payload)
-    drawn = redraw(session, prompts, message) if message.live else message
+    message = message_from_json(payload) if isinstance(payload, str) else payload
+    drawn = redraw(session, prompts, message, states) if message.live else message
     return Delivery(message=drawn, conversation=drawn.conversation) if drawn else None
 
 
@@ -185,7 +198,23 @@ _CARD_STATE = sa.select(
     sa.exists()
     .where(Endorsement.artifact_id == Artifact.id)  # type: ignore[arg-type]
     .label("endorsed"),
-).where(Artifact.id == sa.bindparam("artifact"))  # type: ignore[arg-type]
+)
+
+
+def new_cards(message: Message) -> int | None:
+    """The artifact a live new card stands for (whose state `redraw` needs), if any."""
+    link = message.link
+    if message.live and link and link.kind == "artifact" and not message.replace and message.card:
+        return link.object_id
+    return None
+
+
+def card_states(session: Session, artifact_ids: list[int]) -> dict[int, bool]:
+    """For each artifact that still exists: whether anyone endorsed it (one query)."""
+    if not artifact_ids:
+        return {}
+    query = _CARD_STATE.where(Artifact.id.in_(artifact_ids))  # type: ignore[union-attr]
+    return {row.id: bool(row.endorsed) for row in session.execute(query)}
 
 
 def render_row(

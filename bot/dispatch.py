@@ -57,9 +57,7 @@ from storage.queries import (
     claim_receipt,
     community_for_channel,
     get_or_create_workspace,
-    has_receipt,
     link_message,
-    record_receipt,
     scoped_key,
     workspace_and_member,
 )
@@ -187,7 +185,9 @@ class Bot:
         try:
             with self.db.session() as session:
                 now = self.clock.now()
-                if key and has_receipt(session, key=key):
+                # Claimed first, in the unit's own transaction: a failed event leaves no
+                # receipt and is handled again when retried; a handled one never runs twice.
+                if key and not claim_receipt(session, key=key, now=now):
                     log.info("duplicate event %s ignored", event.dedupe_key)
                     if finish is not None:
                         finish(session)
@@ -225,10 +225,6 @@ class Bot:
                     answers=answers,
                 )
                 await self._dispatch(ctx)
-                if key:
-                    # Recorded last, in the same transaction as the handler's writes: a
-                    # failed event is retried, a handled one never runs twice.
-                    record_receipt(session, key=key, now=now)
                 signals = {"outbox"} if ctx.wake_outbox else set()
                 if ctx.schedules_changed:
                     signals.add("schedules")

@@ -26,9 +26,12 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from bot.clock import Clock
+from bot.codec import message_from_json
 from bot.delivery import (
     REPLY_KINDS,
     Delivery,
+    card_states,
+    new_cards,
     prepare_row,
     render_reply,
     render_row,
@@ -36,12 +39,13 @@ from bot.delivery import (
 )
 from bot.events import MessageRef
 from bot.llm import ModelClient
+from bot.messages import Message
 from bot.port import DeliveryError, Platform
 from bot.prompts import PromptLibrary
 from storage.db import Database
 from storage.inbox import OUTBOX, claim_ids, prune, take_back, worker_name
-from storage.models import OutboxMessage, Workspace
-from storage.queries import link_message
+from storage.models import OutboxMessage, PostedMessage, Workspace
+from storage.queries import insert_many_new
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +83,7 @@ class OutboxSender:
         self._pruned_at: datetime | None = None
         self._stopping = False
         self._done: list[tuple[int, Delivery, MessageRef | None]] = []
+        self._workspace_of: dict[int, int] = {}  # claimed rows' workspaces, until marked sent
         self._writer: asyncio.Task[None] | None = None
 
     def reclaim_abandoned(self, now: datetime) -> None:
@@ -164,7 +169,27 @@ class OutboxSender:
             if not ids:
                 return []
             rows = {row.id: row for row in session.execute(_TO_SEND.where(OUTBOX.c.id.in_(ids)))}
-            return [(i, self._prepare_in(session, i, now, found=rows.get(i))) for i in ids]
+            # The batch's replies decoded once, and the state of its new cards in one query.
+            messages = {
+                i: message_from_json(row.payload)
+                for i, row in rows.items()
+                if row.kind in REPLY_KINDS and row.payload is not None
+            }
+            cards = [a for a in map(new_cards, messages.values()) if a is not None]
+            states = card_states(session, cards)
+            prepared = [
+                (
+                    i,
+                    self._prepare_in(
+                        session, i, now, found=rows.get(i), message=messages.get(i), states=states
+                    ),
+                )
+                for i in ids
+            ]
+            self._workspace_of.update(
+                (i, rows[i].workspace_id) for i, ready in prepared if isinstance(ready, tuple)
+            )
+            return prepared
 
     def _prepare_in(
         self,
@@ -174,6 +199,8 @@ class OutboxSender:
         *,
         model: bool = True,
         found: sa.Row[Any] | None = None,
+        message: Message | None = None,
+        states: Mapping[int, bool] | None = None,
     ) -> Prepared:
         """The claimed row's platform and message; None when it is not to be sent (the row
         is then marked why); NEEDS_MODEL when the optional model is to be asked first."""
@@ -195,7 +222,7 @@ class OutboxSender:
             return None
         try:
             if found.kind in REPLY_KINDS:  # most rows: no ORM row needed
-                delivery = render_reply(session, self.prompts, found.payload)
+                delivery = render_reply(session, self.prompts, message or found.payload, states)
             else:
                 row = session.get(OutboxMessage, row_id)
                 assert row is not None
@@ -219,6 +246,7 @@ class OutboxSender:
         retry_after: float | None,
         permanent: bool,
     ) -> None:
+        self._workspace_of.pop(row_id, None)
         with self.db.session() as session:
             row = session.get(OutboxMessage, row_id)
             assert row is not None
@@ -244,25 +272,29 @@ class OutboxSender:
                 for row_id, d, ref in done
                 if d.message.link is not None and ref is not None and ref.message_id
             ]
-            if not links:
-                return
-            workspaces = dict(
-                session.execute(
-                    sa.select(OUTBOX.c.id, OUTBOX.c.workspace_id).where(
-                        OUTBOX.c.id.in_([row_id for row_id, _, _ in links])
-                    )
-                ).all()
-            )
-            for row_id, link, ref in links:
-                assert link is not None and ref is not None
-                link_message(
-                    session,
-                    workspace_id=workspaces[row_id],
-                    channel_id=ref.conversation.channel_id,
-                    message_ts=ref.message_id,
-                    kind=link.kind,
-                    object_id=link.object_id,
+            unknown = [row_id for row_id, _, _ in links if row_id not in self._workspace_of]
+            if unknown:
+                found = session.execute(
+                    sa.select(OUTBOX.c.id, OUTBOX.c.workspace_id).where(OUTBOX.c.id.in_(unknown))
                 )
+                self._workspace_of.update((row_id, ws) for row_id, ws in found)
+            insert_many_new(
+                session,
+                PostedMessage,
+                [
+                    {
+                        "workspace_id": self._workspace_of[row_id],
+                        "channel_id": ref.conversation.channel_id,
+                        "message_ts": ref.message_id,
+                        "kind": link.kind,
+                        "object_id": link.object_id,
+                    }
+                    for row_id, link, ref in links
+                    if link is not None and ref is not None
+                ],
+            )
+        for row_id, _, _ in done:
+            self._workspace_of.pop(row_id, None)
 
     @staticmethod
     def _retry_or_fail(
@@ -372,6 +404,7 @@ _MARK_SENT = (
 _TO_SEND = (
     sa.select(
         OUTBOX.c.id,
+        OUTBOX.c.workspace_id,
         OUTBOX.c.status,
         OUTBOX.c.kind,
         OUTBOX.c.payload,

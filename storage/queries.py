@@ -63,18 +63,26 @@ _RECEIPT = sa.select(sa.literal(1)).where(
     InboundReceipt.key == sa.bindparam("key")  # type: ignore[arg-type]
 )
 _INSERTS: dict[tuple[str, str], sa.Insert] = {}
+_RECEIPT_CLAIMS: dict[str, sa.Insert] = {}
 
 
 def insert_new(session: Session, model: type[SQLModel], **values: Any) -> None:
     """INSERT a row unless one with the same unique key exists: one statement, no savepoint
     (for rows whose existence is all that matters, like a membership or a posted card)."""
+    insert_many_new(session, model, [values])
+
+
+def insert_many_new(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """`insert_new` for several rows, executed as one batch."""
+    if not rows:
+        return
     table: sa.Table = model.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name
     statement = _INSERTS.get((dialect, table.name))
     if statement is None:
         insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
         statement = _INSERTS[(dialect, table.name)] = insert(table).on_conflict_do_nothing()
-    session.execute(statement, values)
+    session.execute(statement, rows if len(rows) > 1 else rows[0])
 
 
 def workspace_and_member(
@@ -164,16 +172,19 @@ def community_members(session: Session, *, community_id: int) -> list[Member]:
 
 
 def claim_receipt(session: Session, *, key: str, now: datetime) -> bool:
-    """Record an inbound event key now (a savepoint); False when it was already handled."""
-    if has_receipt(session, key=key):
-        return False
-    try:
-        with session.begin_nested():
-            session.add(InboundReceipt(key=key, received_at=now))
-            session.flush()
-    except sa.exc.IntegrityError:
-        return False
-    return True
+    """Record an inbound event key in the current transaction (one statement); False when it
+    is recorded already. A concurrent claim of the same key waits for this transaction on
+    PostgreSQL, and is then refused if this one committed."""
+    table: sa.Table = InboundReceipt.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    statement = _RECEIPT_CLAIMS.get(dialect)
+    if statement is None:
+        insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        statement = _RECEIPT_CLAIMS[dialect] = (
+            insert(table).on_conflict_do_nothing().returning(table.c.key)
+        )
+    # RETURNING, not rowcount: the ORM session runs an INSERT as a bulk one, without a count.
+    return session.execute(statement, {"key": key, "received_at": now}).first() is not None
 
 
 def has_receipt(session: Session, *, key: str) -> bool:
@@ -193,17 +204,6 @@ def scoped_key(*parts: str, limit: int = 200) -> str:
 
 class DuplicateEvent(Exception):
     """Another worker handled the same inbound event first."""
-
-
-def record_receipt(session: Session, *, key: str, now: datetime) -> None:
-    """Record an inbound event key in the current transaction; DuplicateEvent if it exists."""
-    table: sa.Table = InboundReceipt.__table__  # type: ignore[attr-defined]
-    # The handler's own writes first: their conflicts are errors, not a duplicate event.
-    session.flush()
-    try:
-        session.execute(table.insert().values(key=key, received_at=now))
-    except sa.exc.IntegrityError as exc:
-        raise DuplicateEvent(key) from exc
 
 
 def link_message(
