@@ -143,7 +143,7 @@ class TeamsBridge:
         """Keep where this activity came from, so the bot can reach these people later."""
         tenant = inbound.tenant_of(activity)
         resolve = self.references.resolver(tenant)
-        if _removed(activity):
+        if _removed(activity) or self.references.unchanged(activity, resolve):
             return resolve
         try:
             await self.bot.db.run(self.references.remember, activity, resolve)

@@ -127,6 +127,28 @@ class References:
         again when next seen (forgetting is rare; one write per active conversation)."""
         self._seen.clear()
 
+    def unchanged(self, activity: Activity, resolve: Resolver) -> bool:
+        """Whether `remember` would store nothing (checked on the event loop, so the usual
+        activity costs no trip to a database thread)."""
+        sender = activity.from_property
+        tenant = inbound.tenant_of(activity)
+        if not tenant or not activity.service_url or not activity.conversation or not sender:
+            return False
+        blob = inbound.reference_blob(activity)
+        user_id = resolve(sender.id or "", sender.aad_object_id)
+        personal = blob["conversation_type"] == "personal"
+        conversation_print = (
+            blob["service_url"],
+            blob["conversation_id"],
+            blob["bot_id"],
+            blob["team_id"],
+            user_id if personal else None,
+        )
+        person_print = (sender.id, sender.name, blob["service_url"], blob["bot_id"])
+        return self._fresh(
+            ("conversation", tenant, short_id(blob["conversation_id"])), conversation_print
+        ) and self._fresh(("person", tenant, user_id or ""), person_print)
+
     def remember(self, activity: Activity, resolve: Resolver) -> None:
         """Store the activity's conversation and its sender (each skipped when unchanged)."""
         tenant = inbound.tenant_of(activity)
