@@ -1,9 +1,10 @@
 """Teams turn throughput and latency: PLN Bot against a bare botbuilder echo bot.
 
 In one run, on the same machine and aiohttp stack, this POSTs the same Bot Framework
-activities — `@PLN Bot share <url> <title>` in team channels — to two servers in turn and
-measures activities/s and p50/p99 turn latency (POST until the HTTP response, which Teams
-gets after the bot has sent its reply) at 16 concurrent connections:
+activities — `@PLN Bot share <url> <title>` in team channels — to three servers in turn at 16
+concurrent connections and measures activities/s *done* (from the first POST until the last
+reply was posted on the fake connector: the bare bot replies inside the turn, PLN Bot through
+its outbox after the turn), turns/s, and p50/p99 turn latency (POST until the HTTP response):
 
 * **bare**: botbuilder's `CloudAdapter` with `ConfigurationBotFrameworkAuthentication`, as in
   Microsoft's samples, and an `ActivityHandler` that echoes each message;
