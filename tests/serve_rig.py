@@ -128,7 +128,16 @@ class Burst:
 class ServeProcess:
     """One `plnbot serve --no-scheduler` process."""
 
-    def __init__(self, *, name: str, database_url: str, api: FakeSlackAPI, workdir: Path) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        database_url: str,
+        api: FakeSlackAPI | None,
+        workdir: Path,
+        env_extra: dict[str, str] | None = None,
+        args: Sequence[str] = (),
+    ) -> None:
         self.name = name
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}/slack/events"
@@ -137,18 +146,23 @@ class ServeProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
         env.update(
             DATABASE_URL=database_url,
-            SLACK_SIGNING_SECRET=SECRET,
-            SLACK_BOT_TOKEN="xoxb-durable",
-            SLACK_API_URL=api.base_url,
             PLNBOT_COACHES=COACH,
-            PLNBOT_SLACK_RATE="1000",
             PLNBOT_LOG_LEVEL="WARNING",
             PLNBOT_LLM="off",
             PYTHONUNBUFFERED="1",
         )
+        if api is not None:  # Slack; without it, only what `env_extra` and `args` turn on
+            env.update(
+                SLACK_SIGNING_SECRET=SECRET,
+                SLACK_BOT_TOKEN="xoxb-durable",
+                SLACK_API_URL=api.base_url,
+                PLNBOT_SLACK_RATE="1000",
+            )
+        env.update(env_extra or {})
+        command = [PLNBOT, "serve", "--no-scheduler", "--host", HOST, "--port", str(self.port)]
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                [PLNBOT, "serve", "--no-scheduler", "--host", HOST, "--port", str(self.port)],
+                [*command, *args],
                 cwd=workdir,
                 env=env,
                 stdout=out,

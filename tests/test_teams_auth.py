@@ -221,6 +221,8 @@ async def test_without_an_app_id_teams_is_anonymous_only_on_loopback_or_when_all
 
     allowed = build_runtime(_settings(db), host="0.0.0.0", allow_anonymous_teams=True)
     assert allowed.teams.anonymous  # type: ignore[attr-defined]
+    # Asked for: the outbox reaches it from the start (replies stored before a restart).
+    assert "teams" in allowed.platforms
     assert await _status(allowed) == 200  # (its reply can't be delivered: no connector there)
 
 

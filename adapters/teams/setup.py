@@ -348,7 +348,10 @@ def attach_teams(
         )
     endpoint = TeamsEndpoint(runtime, identity, anonymous=anonymous)
     runtime.inbox_work[PLATFORM] = endpoint.bridge.work
-    if not anonymous:
+    # With an app id, or anonymous when asked for: the outbox reaches Teams from the start,
+    # so replies stored before a restart go out without waiting for the next activity.
+    # Anonymous only because serve is on loopback: once an emulator talks to it.
+    if not anonymous or runtime.allow_anonymous_teams:
         endpoint.register_platform()
     runtime.web_handlers.append(endpoint.add_routes)
     runtime.teams = endpoint  # type: ignore[attr-defined]
