@@ -4,6 +4,7 @@ scheduler and the web app are wired here and nowhere else."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import secrets
@@ -11,6 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from aiohttp import web
 from sqlmodel import select
 
@@ -104,7 +106,8 @@ class Runtime:
         return self.intake
 
     async def idle(self, timeout: float = 10.0) -> None:
-        """Wait until every stored request is handled and every due message sent (tests)."""
+        """Wait until every stored request is handled and every due message sent (tests, and
+        the last seconds of a deploy)."""
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
             if await self.db.run(self._settled):
@@ -262,10 +265,15 @@ async def stop_accepting(runtime: Runtime) -> None:
 async def stop_workers(runtime: Runtime) -> None:
     """Work what is stored for up to PLNBOT_SHUTDOWN_GRACE seconds, let what is in flight
     finish, send what that produced, then stop. What is left stays stored for next time."""
+    grace = runtime.settings.shutdown_grace
+    deadline = asyncio.get_running_loop().time() + grace
     if runtime.scheduler is not None:
         runtime.scheduler.shutdown()
     if runtime.inbox is not None:
-        await runtime.inbox.drain(runtime.settings.shutdown_grace)
+        await runtime.inbox.drain(grace)
+    # What the drained work answered goes out too, while the grace period lasts.
+    with contextlib.suppress(TimeoutError, DatabaseError, sa.exc.SQLAlchemyError):
+        await runtime.idle(timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
     runtime.sender.stop()
     runtime.bot.outbox_wakeup.set()
     if runtime.background:

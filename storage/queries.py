@@ -59,9 +59,6 @@ _COMMUNITY_FOR_CHANNEL = select(Community).where(
     Community.workspace_id == sa.bindparam("workspace_id"),
     Community.channel_id == sa.bindparam("channel_id"),
 )
-_RECEIPT = sa.select(sa.literal(1)).where(
-    InboundReceipt.key == sa.bindparam("key")  # type: ignore[arg-type]
-)
 _INSERTS: dict[tuple[str, str], sa.Insert] = {}
 _RECEIPT_CLAIMS: dict[str, sa.Insert] = {}
 
@@ -185,11 +182,6 @@ def claim_receipt(session: Session, *, key: str, now: datetime) -> bool:
         )
     # RETURNING, not rowcount: the ORM session runs an INSERT as a bulk one, without a count.
     return session.execute(statement, {"key": key, "received_at": now}).first() is not None
-
-
-def has_receipt(session: Session, *, key: str) -> bool:
-    """Whether an inbound event with this key was handled already."""
-    return session.execute(_RECEIPT, {"key": key}).first() is not None
 
 
 def scoped_key(*parts: str, limit: int = 200) -> str:
