@@ -100,6 +100,21 @@ def _target_of(row: TeamsConversation, tenant: str) -> Target:
     )
 
 
+@dataclass(frozen=True)
+class Sighting:
+    """An activity's conversation and sender as `References` would store them."""
+
+    tenant: str
+    blob: dict[str, Any]
+    sender: Any
+    user_id: str | None
+    personal: bool
+    conversation: tuple[tuple[str, ...], tuple[Any, ...]]  # (key, fingerprint)
+    person: tuple[tuple[str, ...], tuple[Any, ...]]
+    save_conversation: bool
+    save_person: bool
+
+
 class References:
     """Reads and writes `teams_conversations` and `teams_members`."""
 
@@ -127,40 +142,18 @@ class References:
         again when next seen (forgetting is rare; one write per active conversation)."""
         self._seen.clear()
 
-    def unchanged(self, activity: Activity, resolve: Resolver) -> bool:
-        """Whether `remember` would store nothing (checked on the event loop, so the usual
-        activity costs no trip to a database thread)."""
-        sender = activity.from_property
-        tenant = inbound.tenant_of(activity)
-        if not tenant or not activity.service_url or not activity.conversation or not sender:
-            return False
-        blob = inbound.reference_blob(activity)
-        user_id = resolve(sender.id or "", sender.aad_object_id)
-        personal = blob["conversation_type"] == "personal"
-        conversation_print = (
-            blob["service_url"],
-            blob["conversation_id"],
-            blob["bot_id"],
-            blob["team_id"],
-            user_id if personal else None,
-        )
-        person_print = (sender.id, sender.name, blob["service_url"], blob["bot_id"])
-        return self._fresh(
-            ("conversation", tenant, short_id(blob["conversation_id"])), conversation_print
-        ) and self._fresh(("person", tenant, user_id or ""), person_print)
-
-    def remember(self, activity: Activity, resolve: Resolver) -> None:
-        """Store the activity's conversation and its sender (each skipped when unchanged)."""
+    def _seen_as(self, activity: Activity, resolve: Resolver) -> Sighting | None:
+        """What `remember` would store of an activity, and whether each part is unchanged."""
         tenant = inbound.tenant_of(activity)
         if not tenant or not activity.service_url or not activity.conversation:
-            return
+            return None
         blob = inbound.reference_blob(activity)
-        key = short_id(blob["conversation_id"])
         sender = activity.from_property
         if sender is None or not sender.id or sender.id == blob["bot_id"]:
             sender = None
         user_id = resolve(sender.id or "", sender.aad_object_id) if sender else None
         personal = blob["conversation_type"] == "personal"
+        conversation_key = ("conversation", tenant, short_id(blob["conversation_id"]))
         conversation_print = (
             blob["service_url"],
             blob["conversation_id"],
@@ -168,15 +161,37 @@ class References:
             blob["team_id"],
             user_id if personal else None,
         )
+        person_key = ("person", tenant, user_id or "")
         person_print = (
             (sender.id, sender.name, blob["service_url"], blob["bot_id"]) if sender else ()
         )
-        conversation_key = ("conversation", tenant, key)
-        person_key = ("person", tenant, user_id or "")
-        save_conversation = not self._fresh(conversation_key, conversation_print)
-        save_person = sender is not None and not self._fresh(person_key, person_print)
-        if not (save_conversation or save_person):
+        return Sighting(
+            tenant=tenant,
+            blob=blob,
+            sender=sender,
+            user_id=user_id,
+            personal=personal,
+            conversation=(conversation_key, conversation_print),
+            person=(person_key, person_print),
+            save_conversation=not self._fresh(conversation_key, conversation_print),
+            save_person=sender is not None and not self._fresh(person_key, person_print),
+        )
+
+    def unchanged(self, activity: Activity, resolve: Resolver) -> bool:
+        """Whether `remember` would store nothing (checked on the event loop, so the usual
+        activity costs no trip to a database thread)."""
+        seen = self._seen_as(activity, resolve)
+        return seen is not None and not (seen.save_conversation or seen.save_person)
+
+    def remember(self, activity: Activity, resolve: Resolver) -> None:
+        """Store the activity's conversation and its sender (each skipped when unchanged)."""
+        seen = self._seen_as(activity, resolve)
+        if seen is None or not (seen.save_conversation or seen.save_person):
             return
+        tenant, blob, sender, user_id = seen.tenant, seen.blob, seen.sender, seen.user_id
+        personal, save_person = seen.personal, seen.save_person
+        save_conversation = seen.save_conversation
+        key = short_id(blob["conversation_id"])
         with self.db.session() as session:
             workspace = self._workspace(session, tenant)
             member = None
@@ -206,9 +221,9 @@ class References:
                     reference=json.dumps(reference.serialize()),
                 )
         if save_conversation:
-            self._mark(conversation_key, conversation_print)
+            self._mark(*seen.conversation)
         if save_person:
-            self._mark(person_key, person_print)
+            self._mark(*seen.person)
 
     def remember_people(
         self,
