@@ -415,5 +415,6 @@ def queue_replies(
             }
         )
     if rows:
-        session.execute(table.insert(), rows)
+        session.flush()  # Core below: what the handler wrote goes first
+        session.connection().execute(table.insert(), rows)
     return len(rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from bot.context import Context, UsageError
@@ -136,6 +137,13 @@ def share_form() -> Card:
     )
 
 
+_SHARED_BEFORE = select(Artifact).where(  # built once: it runs on every share
+    Artifact.community_id == sa.bindparam("community"),
+    Artifact.author_id == sa.bindparam("author"),
+    Artifact.url == sa.bindparam("url"),
+)
+
+
 def create_artifact(
     ctx: Context, *, url: str | None, title: str, description: str, file_ref: str | None = None
 ) -> None:
@@ -152,11 +160,8 @@ def create_artifact(
         )
     if url:
         existing = ctx.session.exec(
-            select(Artifact).where(
-                Artifact.community_id == community.id,
-                Artifact.author_id == ctx.member.id,
-                Artifact.url == url,
-            )
+            _SHARED_BEFORE,
+            params={"community": community.id, "author": ctx.member.id, "url": url},
         ).first()
         if existing is not None:
             ctx.reply(

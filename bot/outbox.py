@@ -168,7 +168,10 @@ class OutboxSender:
             ids = claim_ids(session, OUTBOX, worker=self.worker_id, now=now, limit=limit)
             if not ids:
                 return []
-            rows = {row.id: row for row in session.execute(_TO_SEND.where(OUTBOX.c.id.in_(ids)))}
+            rows = {
+                row.id: row
+                for row in session.connection().execute(_TO_SEND.where(OUTBOX.c.id.in_(ids)))
+            }
             # The batch's replies decoded once, and the state of its new cards in one query.
             messages = {
                 i: message_from_json(row.payload)
@@ -205,7 +208,7 @@ class OutboxSender:
         """The claimed row's platform and message; None when it is not to be sent (the row
         is then marked why); NEEDS_MODEL when the optional model is to be asked first."""
         if found is None:
-            found = session.execute(_TO_SEND.where(OUTBOX.c.id == row_id)).first()
+            found = session.connection().execute(_TO_SEND.where(OUTBOX.c.id == row_id)).first()
         if found is None or found.status != "claimed":
             return None
         if model and found.kind == "digest" and self.llm is not None and self.llm.enabled:
@@ -260,7 +263,7 @@ class OutboxSender:
         """Mark rows sent (one statement for the batch) and link what the cards stand for."""
         now = self.clock.now()
         with self.db.session() as session:
-            session.execute(
+            session.connection().execute(
                 _MARK_SENT,
                 [
                     {"row": row_id, "at": now, "message_id": ref.message_id if ref else None}
@@ -274,7 +277,7 @@ class OutboxSender:
             ]
             unknown = [row_id for row_id, _, _ in links if row_id not in self._workspace_of]
             if unknown:
-                found = session.execute(
+                found = session.connection().execute(
                     sa.select(OUTBOX.c.id, OUTBOX.c.workspace_id).where(OUTBOX.c.id.in_(unknown))
                 )
                 self._workspace_of.update((row_id, ws) for row_id, ws in found)
@@ -428,10 +431,14 @@ def _finish(
     if sent is not None:
         values["sent_at"], values["platform_message_id"] = sent
     payload = sa.case((OUTBOX.c.kind.in_(REPLY_KINDS), sa.null()), else_=OUTBOX.c.payload)
-    found = session.execute(
-        OUTBOX.update()
-        .where(OUTBOX.c.id == row_id)
-        .values(**values, payload=payload)
-        .returning(OUTBOX.c.kind, OUTBOX.c.workspace_id)
-    ).first()
+    found = (
+        session.connection()
+        .execute(
+            OUTBOX.update()
+            .where(OUTBOX.c.id == row_id)
+            .values(**values, payload=payload)
+            .returning(OUTBOX.c.kind, OUTBOX.c.workspace_id)
+        )
+        .first()
+    )
     return (found[0], found[1]) if found is not None else None

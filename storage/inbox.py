@@ -74,7 +74,7 @@ def add_events(session: Session, events: Sequence[NewEvent], *, now: datetime) -
     statement = (
         insert(INBOX).values(rows).on_conflict_do_nothing(index_elements=["key"])
     ).returning(INBOX.c.key)
-    stored = set(session.execute(statement).scalars())
+    stored = set(session.connection().execute(statement).scalars())
     fresh = []
     for event in events:  # a retry in the same batch as its original is not new
         fresh.append(event.key in stored)
@@ -121,10 +121,10 @@ def claim_ids(
     """Claim up to `limit` claimable rows (due, first in their lane); returns their ids."""
     sqlite = session.get_bind().dialect.name == "sqlite"
     query = (_CLAIMABLE if sqlite else _CLAIMABLE_LOCKED)[table.name]
-    candidates = list(session.execute(query, {"limit": limit, "now": now}).scalars())
+    candidates = list(session.connection().execute(query, {"limit": limit, "now": now}).scalars())
     if not candidates:
         return []
-    result = session.execute(
+    result = session.connection().execute(
         table.update()
         .where(table.c.id.in_(candidates), table.c.status == "pending")
         .values(
@@ -142,18 +142,22 @@ def claim_events(session: Session, *, worker: str, now: datetime, limit: int) ->
     ids = claim_ids(session, INBOX, worker=worker, now=now, limit=limit)
     if not ids:
         return []
-    rows = session.execute(
-        sa.select(
-            INBOX.c.id,
-            INBOX.c.platform,
-            INBOX.c.lane,
-            INBOX.c.kind,
-            INBOX.c.payload,
-            INBOX.c.attempts,
+    rows = (
+        session.connection()
+        .execute(
+            sa.select(
+                INBOX.c.id,
+                INBOX.c.platform,
+                INBOX.c.lane,
+                INBOX.c.kind,
+                INBOX.c.payload,
+                INBOX.c.attempts,
+            )
+            .where(INBOX.c.id.in_(ids))
+            .order_by(INBOX.c.id)
         )
-        .where(INBOX.c.id.in_(ids))
-        .order_by(INBOX.c.id)
-    ).all()
+        .all()
+    )
     return [ClaimedEvent(*row) for row in rows]
 
 
@@ -168,7 +172,7 @@ def finish_event(
 ) -> bool:
     """Mark a claimed event handled (in the unit of work's own transaction, when there is
     one); False when this worker no longer holds it (it was taken back)."""
-    result = session.execute(
+    result = session.connection().execute(
         INBOX.update()
         .where(INBOX.c.id == event_id, INBOX.c.status == "claimed", INBOX.c.claimed_by == worker)
         .values(status=status, handled_at=now, error=error[:500])
@@ -179,7 +183,7 @@ def finish_event(
 def release_events(session: Session, *, worker: str, event_ids: Sequence[int]) -> None:
     """Give claimed events back (a worker stopping before it started them)."""
     if event_ids:
-        session.execute(
+        session.connection().execute(
             INBOX.update()
             .where(
                 INBOX.c.id.in_(event_ids),
@@ -195,20 +199,24 @@ def take_back(
 ) -> list[str]:
     """Rows a crashed worker left claimed go back to the queue: at once when the worker was
     a process on this host that is gone, else once the claim is `stale`. Returns the dead."""
-    session.execute(
+    session.connection().execute(
         table.update()
         .where(table.c.status == "claimed", table.c.claimed_at < now - stale)
         .values(status="pending")
     )
     host = socket.gethostname()
-    holders = session.execute(
-        sa.select(table.c.claimed_by)
-        .where(table.c.status == "claimed", table.c.claimed_by.like(f"{host}:%"))
-        .distinct()
-    ).scalars()
+    holders = (
+        session.connection()
+        .execute(
+            sa.select(table.c.claimed_by)
+            .where(table.c.status == "claimed", table.c.claimed_by.like(f"{host}:%"))
+            .distinct()
+        )
+        .scalars()
+    )
     dead = [h for h in holders if h and h != worker and not _alive(h)]
     if dead:
-        session.execute(
+        session.connection().execute(
             table.update()
             .where(table.c.status == "claimed", table.c.claimed_by.in_(dead))
             .values(status="pending")
@@ -219,11 +227,13 @@ def take_back(
 def backlog(session: Session) -> int:
     """Inbound events not yet handled (waiting or being worked)."""
     return int(
-        session.execute(
+        session.connection()
+        .execute(
             sa.select(sa.func.count())
             .select_from(INBOX)
             .where(INBOX.c.status.in_(("pending", "claimed")))
-        ).scalar_one()
+        )
+        .scalar_one()
     )
 
 
@@ -233,19 +243,23 @@ def prune(session: Session, *, before: datetime) -> dict[str, int]:
     receipts: sa.Table = InboundReceipt.__table__  # type: ignore[attr-defined]
     lasting = [receipts.c.key.like(f"{prefix}%") for prefix in LASTING_RECEIPTS]
     counts = {
-        "inbox": session.execute(
+        "inbox": session.connection()
+        .execute(
             INBOX.delete().where(
                 INBOX.c.status.in_(("done", "failed")), INBOX.c.handled_at < before
             )
-        ).rowcount,
-        "outbox": session.execute(
+        )
+        .rowcount,
+        "outbox": session.connection()
+        .execute(
             OUTBOX.delete().where(
                 OUTBOX.c.status.in_(("sent", "failed", "skipped")), OUTBOX.c.created_at < before
             )
-        ).rowcount,
-        "receipts": session.execute(
-            receipts.delete().where(receipts.c.received_at < before, ~sa.or_(*lasting))
-        ).rowcount,
+        )
+        .rowcount,
+        "receipts": session.connection()
+        .execute(receipts.delete().where(receipts.c.received_at < before, ~sa.or_(*lasting)))
+        .rowcount,
     }
     return counts
 
@@ -276,6 +290,6 @@ def unfinished_work(session: Session, *, now: datetime) -> bool:
         .limit(1)
     )
     return (
-        session.execute(waiting_in).first() is not None
-        or session.execute(waiting_out).first() is not None
+        session.connection().execute(waiting_in).first() is not None
+        or session.connection().execute(waiting_out).first() is not None
     )
