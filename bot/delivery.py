@@ -127,11 +127,11 @@ def queue_checkins(
 
 @dataclass(frozen=True)
 class Delivery:
-    """Where a row goes: a channel, or a DM to a person."""
+    """What a row sends; where it goes is the message's own (`send_message`), with
+    `conversation` for a message that names none."""
 
     message: Message
     conversation: ConversationRef | None = None
-    to: UserRef | None = None
 
 
 async def send_message(
@@ -245,9 +245,7 @@ def render_row(
             user_id=member.user_id,
             name=member.display_name,
         )
-        return Delivery(
-            message=Message(text=text, card=card, visibility=Visibility.DM, to=to), to=to
-        )
+        return Delivery(message=Message(text=text, card=card, visibility=Visibility.DM, to=to))
     if row.kind == "nudge":
         checkin = session.get(CheckIn, row.object_id) if row.object_id else None
         member = session.get(Member, checkin.member_id) if checkin else None
@@ -269,7 +267,6 @@ def render_row(
                 visibility=Visibility.DM,
                 to=to,
             ),
-            to=to,
         )
     channel = ConversationRef(
         platform=workspace.platform,
