@@ -111,8 +111,8 @@ def open_checkin(
 
 
 def _checkin_of(ctx: Context, checkin_id: Any) -> CheckIn:
-    checkin = ctx.session.get(CheckIn, int(checkin_id)) if str(checkin_id).isdigit() else None
-    if checkin is None or checkin.member_id != ctx.member.id:
+    checkin = ctx.owned(CheckIn, checkin_id)
+    if checkin is None:
         raise UsageError(
             "That check-in isn't yours or has expired. Type `checkin` to start a new one."
         )
@@ -222,8 +222,8 @@ def register(router: Router) -> None:
 
     @router.flow("checkin")
     async def checkin_step(ctx: Context, step: str, text: str, data: dict[str, Any]) -> None:
-        checkin = ctx.session.get(CheckIn, int(data.get("checkin", 0)))
-        if checkin is None or checkin.member_id != ctx.member.id or checkin.status != "open":
+        checkin = ctx.owned(CheckIn, data.get("checkin", ""))
+        if checkin is None or checkin.status != "open":
             ctx.clear_flow()
             ctx.reply("That check-in has closed. Type `checkin` to start a new one.")
             return

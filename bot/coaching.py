@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("prompt", "checkin", "digest")
 DEFAULT_SCHEDULES = {"prompt": (0, "09:00"), "checkin": (2, "15:30"), "digest": (4, "14:00")}
-MENTION = re.compile(r"<@([A-Za-z0-9_:.\-]+)(?:\|[^>]*)?>")
+MENTION = re.compile(r"<@([A-Za-z0-9_:.\-]+)(?:\|([^>]*))?>")
 
 
 async def is_coach(ctx: Context) -> bool:
@@ -65,7 +65,11 @@ def add_members(ctx: Context, community: Community, user_ids: list[str]) -> None
     """Everyone in a community's channel is a member: they get its check-ins."""
     for user_id in user_ids:
         member = get_or_create_member(
-            ctx.session, workspace_id=ctx.workspace.id or 0, user_id=user_id, name="", now=ctx.now
+            ctx.session,
+            workspace_id=ctx.workspace.id or 0,
+            user_id=user_id,
+            name="",
+            now=ctx.now,
         )
         add_membership(
             ctx.session, community_id=community.id or 0, member_id=member.id or 0, now=ctx.now
@@ -363,6 +367,21 @@ def register(router: Router) -> None:
             ),
         )
 
+    async def _called(ctx: Context, member: Member) -> str:
+        """A member by name (asked of the platform when not known yet): the core writes no
+        platform mentions, so the renderers can escape everything (README "Security")."""
+        if not member.display_name:
+            try:
+                info = await ctx.ask(
+                    ("user_info", member.user_id),
+                    lambda: ctx.platform.user_info(ctx.user_ref(member)),
+                )
+            except Exception:  # the platform can't say: the id will do
+                info = None
+            if info is not None and info.name:
+                member.display_name = info.name[:80]
+        return f"*{member.display_name or member.user_id}*"
+
     async def _target(ctx: Context, args: str) -> Member:
         match = MENTION.search(args)
         user_id = match.group(1) if match else args.strip().lstrip("@")
@@ -383,7 +402,11 @@ def register(router: Router) -> None:
                 f"I don't know “@{user_id[:40]}” yet. Mention them so I can tell who they are."
             )
         return get_or_create_member(
-            ctx.session, workspace_id=ctx.workspace.id or 0, user_id=user_id, name="", now=ctx.now
+            ctx.session,
+            workspace_id=ctx.workspace.id or 0,
+            user_id=user_id,
+            name=(match.group(2) or "")[:80],
+            now=ctx.now,
         )
 
     @router.command(
@@ -397,7 +420,7 @@ def register(router: Router) -> None:
         member = await _target(ctx, args)
         member.is_coach = True
         ctx.session.add(member)
-        ctx.reply(f"<@{member.user_id}> is now a coach.")
+        ctx.reply(f"{await _called(ctx, member)} is now a coach.")
 
     @router.command(
         "coach remove",
@@ -415,4 +438,4 @@ def register(router: Router) -> None:
             if member.user_id in ctx.settings.coach_ids
             else ""
         )
-        ctx.reply(f"<@{member.user_id}> is no longer a coach{note}.")
+        ctx.reply(f"{await _called(ctx, member)} is no longer a coach{note}.")

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from bot.clock import Clock
 from bot.config import Settings
@@ -25,6 +25,22 @@ if TYPE_CHECKING:
 
 
 T = TypeVar("T")
+R = TypeVar("R", bound=SQLModel)
+
+
+def belongs(session: Session, row: SQLModel, member: Member) -> bool:
+    """Whether `member` may act on `row`: theirs when it is personal (it names a member),
+    else in their workspace (directly, or through its community)."""
+    if isinstance(row, Member):
+        return row.workspace_id == member.workspace_id
+    if (owner := getattr(row, "member_id", None)) is not None:
+        return bool(owner == member.id)
+    if (workspace := getattr(row, "workspace_id", None)) is not None:
+        return bool(workspace == member.workspace_id)
+    if (community_id := getattr(row, "community_id", None)) is not None:
+        community = session.get(Community, community_id)
+        return community is not None and community.workspace_id == member.workspace_id
+    return False
 
 
 class UsageError(Exception):
@@ -127,6 +143,18 @@ class Context:
 
     def send(self, message: Message) -> None:
         self.outgoing.append(message)
+
+    def owned(self, model: type[R], value: object) -> R | None:
+        """The `model` row a payload names (a card's value, a flow's data), or None unless it
+        belongs here: personal rows (a check-in, a goal) to the person acting, the rest to
+        their workspace. Every id that arrives from outside is resolved through this one
+        check, so a forged or foreign id (another workspace, the playground next to Slack)
+        finds nothing."""
+        text = str(value).strip()
+        if not text.isdigit() or len(text) > 18:
+            return None
+        row = self.session.get(model, int(text))
+        return row if row is not None and belongs(self.session, row, self.member) else None
 
     def user_ref(self, member: Member) -> UserRef:
         return UserRef(

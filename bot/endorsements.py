@@ -25,7 +25,7 @@ MAX_NOTE = 1000
 
 
 def _artifact(ctx: Context, value: str) -> Artifact:
-    artifact = ctx.session.get(Artifact, int(value)) if value.isdigit() else None
+    artifact = ctx.owned(Artifact, value)
     if artifact is None:
         raise UsageError("I can't find that share any more; it may have been removed.")
     if artifact.author_id == ctx.member.id:

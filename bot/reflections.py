@@ -202,9 +202,7 @@ def register(router: Router) -> None:
     async def reflect_private(ctx: Context) -> None:
         event = ctx.event
         assert isinstance(event, ActionEvent)
-        prompt = (
-            ctx.session.get(ReflectionPrompt, int(event.value)) if event.value.isdigit() else None
-        )
+        prompt = ctx.owned(ReflectionPrompt, event.value)
         if prompt is None:
             raise UsageError("That prompt is no longer available.")
         template = next(
@@ -235,7 +233,7 @@ def register(router: Router) -> None:
                 f"That's {len(text):,} characters; please keep a reflection under {MAX_REFLECTION:,}. "
                 "Nothing was saved."
             )
-        prompt = ctx.session.get(ReflectionPrompt, int(data.get("prompt", 0)))
+        prompt = ctx.owned(ReflectionPrompt, data.get("prompt", ""))
         ctx.session.add(
             Reflection(
                 member_id=ctx.member.id,

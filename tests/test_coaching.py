@@ -61,7 +61,9 @@ async def test_coach_add_and_remove(story: Story, db: Database) -> None:
     refused = only(await story.command("U_X", "report"))
     assert refused.text.startswith("`report` is for coaches.")
 
-    assert only(await story.command("U_COACH", "coach add <@U_X>")).text == "<@U_X> is now a coach."
+    # Named, never mentioned: the bot writes no platform markup (README "Security").
+    promoted = only(await story.command("U_COACH", "coach add <@U_X>"))
+    assert promoted.text == "*U_X* is now a coach."
     assert only(await story.command("U_X", "report")).text.startswith("Report for Math PLN")
     assert "goes out" in only(await story.command("U_X", "schedule prompt tue 10:00")).text
     # The new coach can grant the role in turn; mentions may carry a display name.
@@ -69,7 +71,7 @@ async def test_coach_add_and_remove(story: Story, db: Database) -> None:
     assert {m.user_id for m in rows(db, Member) if m.is_coach} == {"U_X", "U_Y"}
 
     removed = only(await story.command("U_COACH", "coach remove <@U_X>"))
-    assert removed.text == "<@U_X> is no longer a coach."
+    assert removed.text == "*X* is no longer a coach."  # named once they acted
     assert only(await story.command("U_X", "report")).text.startswith("`report` is for coaches.")
 
     # Coaches from PLNBOT_COACHES stay coaches; the answer says why.

@@ -25,8 +25,29 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def mrkdwn(text: str) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": clip(text, MAX_SECTION)}
+def escape(text: str) -> str:
+    """Text as Slack shows it literally: `&`, `<` and `>` escaped, as Slack asks of every
+    mrkdwn string. The core never writes Slack markup, so this is all of it: nothing a person
+    typed (`<!channel>`, `<@U…>`, `<https://evil|innocent.org>`, or the same typed as
+    `&lt;!channel&gt;`) can broadcast, mention or disguise a link. Formatting marks
+    (`*bold*`, `_italic_`) stay: they are harmless."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip_escaped(text: str, limit: int) -> str:
+    """`escape(text)` within `limit` characters, never cut inside an entity."""
+    escaped = escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    cut = escaped[: limit - 1]
+    amp = cut.rfind("&", max(0, len(cut) - 4))
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "…"
+
+
+def mrkdwn(text: str, limit: int = MAX_SECTION) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": clip_escaped(text, limit)}
 
 
 def plain(text: str, limit: int = MAX_SECTION) -> dict[str, Any]:
@@ -49,10 +70,16 @@ def _button(button: Button, position: int) -> dict[str, Any]:
 
 
 def _sections(text: str) -> list[dict[str, Any]]:
-    """Split long text over several sections (each at most 3,000 characters)."""
-    blocks = []
-    for start in range(0, min(len(text), MAX_SECTION * 5), MAX_SECTION):
-        blocks.append({"type": "section", "text": mrkdwn(text[start : start + MAX_SECTION])})
+    """Split long text over several sections (each at most 3,000 characters once escaped,
+    never cut inside an entity)."""
+    escaped, blocks = escape(text), []
+    while escaped and len(blocks) < 5:
+        cut = len(escaped) if len(escaped) <= MAX_SECTION else MAX_SECTION
+        amp = escaped.rfind("&", max(0, cut - 4), cut)
+        if cut < len(escaped) and amp != -1 and ";" not in escaped[amp:cut]:
+            cut = amp
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": escaped[:cut]}})
+        escaped = escaped[cut:]
     return blocks
 
 
@@ -68,7 +95,7 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
         blocks.append(
             {
                 "type": "section",
-                "fields": [mrkdwn(clip(f"*{f.label}*\n{f.value}", MAX_FIELD)) for f in chunk],
+                "fields": [mrkdwn(f"*{f.label}*\n{f.value}", MAX_FIELD) for f in chunk],
             }
         )
     for index, start in enumerate(range(0, len(card.buttons), ACTIONS_PER_BLOCK)):
@@ -81,7 +108,7 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
             }
         )
     if card.footer:
-        blocks.append({"type": "context", "elements": [mrkdwn(clip(card.footer, MAX_FIELD))]})
+        blocks.append({"type": "context", "elements": [mrkdwn(card.footer, MAX_FIELD)]})
     if len(blocks) > MAX_BLOCKS:
         blocks = [
             *blocks[: MAX_BLOCKS - 1],
@@ -91,7 +118,7 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
 
 
 def message_payload(message: Message) -> dict[str, Any]:
-    payload: dict[str, Any] = {"text": clip(message.text, MAX_TEXT)}
+    payload: dict[str, Any] = {"text": clip_escaped(message.text, MAX_TEXT)}
     if message.card is not None:
         payload["blocks"] = card_blocks(message.card)
     return payload

@@ -55,11 +55,24 @@ def clip(text: str, limit: int) -> str:
 
 def markdown(text: str, names: Mapping[str, str] | None = None) -> str:
     """Our Slack-style text as Teams markdown: `*bold*` -> `**bold**`, `<@id>` -> a name,
-    one paragraph per line (Teams joins single newlines)."""
+    one paragraph per line (Teams joins single newlines). A markdown link a person typed
+    (`[innocent.org](https://evil…)`) is broken with a zero-width space, so it shows as typed
+    and can't disguise where it goes."""
     text = _BOLD.sub(r"**\1**", text)
     text = _MENTION.sub(lambda m: f"**{(names or {}).get(m.group(1)) or 'a member'}**", text)
     text = text.replace("• ", "- ")
+    text = text.replace("](", "]\u200b(")  # the core writes no links: typed `[a](b)` stays text
     return "\n\n".join(line for line in text.split("\n"))
+
+
+_CODE_SPAN = re.compile(r"(`[^`\n]*`)")
+
+
+def _no_html(text: str) -> str:
+    """Teams reads a subset of HTML in message text (never in cards): a typed `<a href=…>`
+    or `<at>` is escaped so it shows as typed. Code spans show literally already."""
+    parts = _CODE_SPAN.split(text)
+    return "".join(p if i % 2 else p.replace("<", "&lt;") for i, p in enumerate(parts))
 
 
 def _text_block(text: str, **extra: Any) -> dict[str, Any]:
@@ -247,7 +260,7 @@ def message_activity(
         ]
     else:
         activity["textFormat"] = "markdown"
-        activity["text"] = clip(markdown(message.text, names), 20000)
+        activity["text"] = clip(_no_html(markdown(message.text, names)), 20000)
     return activity
 
 
