@@ -185,6 +185,10 @@ class Bot:
         try:
             with self.db.session() as session:
                 now = self.clock.now()
+                if not self.concerns(session, event):
+                    if finish is not None:
+                        finish(session)
+                    return [], set()
                 # Claimed first, in the unit's own transaction: a failed event leaves no
                 # receipt and is handled again when retried; a handled one never runs twice.
                 if key and not claim_receipt(session, key=key, now=now):
@@ -259,6 +263,23 @@ class Bot:
         except Exception:
             log.exception("handling %s failed", type(event).__name__)
             return self._answer_alone(event, SOMETHING_WENT_WRONG, finish, answer_here)
+
+    def concerns(self, session: Session, event: Event) -> bool:
+        """Whether the event is anything to the bot, asked before a receipt, a member row or
+        a name look-up is made (a reaction to any message but a posted share is not)."""
+        wanted = self.router.wanted.get("reaction") if isinstance(event, ReactionEvent) else None
+        return wanted is None or wanted(session, self.settings, event)
+
+    async def wants(self, event: Event) -> bool:
+        """`concerns`, from the event loop (adapters ask before looking a person up)."""
+        if not isinstance(event, ReactionEvent) or "reaction" not in self.router.wanted:
+            return True
+
+        def ask() -> bool:
+            with self.db.session() as session:
+                return self.concerns(session, event)
+
+        return await self.db.run(ask)
 
     def receipt_key(self, event: Event) -> str | None:
         """The event's dedupe key scoped by platform, workspace and conversation: platform

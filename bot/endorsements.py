@@ -9,15 +9,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import Session, select
 
+from bot.config import Settings
 from bot.context import Context, UsageError
-from bot.events import ActionEvent, ConversationRef, MessageRef, ReactionEvent
+from bot.events import ActionEvent, ConversationRef, Event, MessageRef, ReactionEvent
 from bot.evidence import artifact_card
 from bot.messages import Button, Card, Input, Link, Message
 from bot.router import Router
 from bot.standards import reconsider
-from storage.models import Artifact, Endorsement
+from storage.models import Artifact, Endorsement, PostedMessage, Workspace
 from storage.queries import find_posted, posted_for
 
 DOUBLE_CLICK = timedelta(seconds=3)
@@ -33,6 +34,35 @@ def _artifact(ctx: Context, value: str) -> Artifact:
             "That's your own share — endorsements come from peers. Thanks for sharing it!"
         )
     return artifact
+
+
+def _reacted_share(session: Session, settings: Settings, event: Event) -> PostedMessage | None:
+    """The posted share an endorsing reaction is on, if it is one."""
+    if not isinstance(event, ReactionEvent):
+        return None
+    if event.reaction.split("::")[0] != settings.slack_endorse_reaction:
+        return None
+    workspace = session.exec(
+        select(Workspace).where(
+            Workspace.platform == event.user.platform,
+            Workspace.external_id == event.user.workspace_id,
+        )
+    ).first()
+    if workspace is None or workspace.id is None:
+        return None
+    posted = find_posted(
+        session,
+        workspace_id=workspace.id,
+        channel_id=event.message.conversation.channel_id,
+        message_ts=event.message.message_id,
+    )
+    return posted if posted is not None and posted.kind == "artifact" else None
+
+
+def endorsable(session: Session, settings: Settings, event: Event) -> bool:
+    """Whether a reaction endorses a posted share: asked before the reacting person is
+    stored or looked up, so reactions to anything else leave no trace."""
+    return _reacted_share(session, settings, event) is not None
 
 
 def _existing(ctx: Context, artifact: Artifact) -> Endorsement | None:
@@ -167,19 +197,12 @@ def register(router: Router) -> None:
         ctx.reply(f"You endorsed “{artifact.title}” with a note. Thank you!")
         refresh_card(ctx, artifact)
 
-    @router.on("reaction")
+    @router.on("reaction", wanted=endorsable)
     async def reaction(ctx: Context) -> None:
         event = ctx.event
         assert isinstance(event, ReactionEvent) and ctx.workspace.id is not None
-        if event.reaction.split("::")[0] != ctx.settings.slack_endorse_reaction:
-            return
-        posted = find_posted(
-            ctx.session,
-            workspace_id=ctx.workspace.id,
-            channel_id=event.message.conversation.channel_id,
-            message_ts=event.message.message_id,
-        )
-        if posted is None or posted.kind != "artifact":
+        posted = _reacted_share(ctx.session, ctx.settings, event)
+        if posted is None:
             return
         artifact = ctx.session.get(Artifact, posted.object_id)
         if artifact is None or artifact.author_id == ctx.member.id:

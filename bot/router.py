@@ -15,11 +15,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlmodel import Session
+
+from bot.config import Settings
 from bot.context import Context
+from bot.events import Event
 
 CommandHandler = Callable[[Context, str], Awaitable[None]]
 ActionHandler = Callable[[Context], Awaitable[None]]
 FlowHandler = Callable[[Context, str, str, dict[str, Any]], Awaitable[None]]
+Wanted = Callable[[Session, Settings, Event], bool]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +45,7 @@ class Router:
         self.actions: dict[str, ActionHandler] = {}
         self.flows: dict[str, FlowHandler] = {}
         self.listeners: dict[str, ActionHandler] = {}
+        self.wanted: dict[str, Wanted] = {}
 
     def command(
         self,
@@ -80,11 +86,17 @@ class Router:
 
         return register(handler) if handler is not None else register
 
-    def on(self, kind: str, handler: ActionHandler | None = None) -> Any:
-        """Listen for `reaction`, `joined`, `thread_reply` or `dm_text` events."""
+    def on(
+        self, kind: str, handler: ActionHandler | None = None, *, wanted: Wanted | None = None
+    ) -> Any:
+        """Listen for `reaction`, `joined`, `thread_reply` or `dm_text` events. `wanted`, when
+        given, is asked first (a read, before anything about the person is stored or looked
+        up): most reactions are nothing to the bot and must leave no trace."""
 
         def register(fn: ActionHandler) -> ActionHandler:
             self.listeners[kind] = fn
+            if wanted is not None:
+                self.wanted[kind] = wanted
             return fn
 
         return register(handler) if handler is not None else register

@@ -82,6 +82,10 @@ class SlackBridge:
         self.platform = platform
         self.intake = intake
         self._people: dict[tuple[str, str], UserInfo] = {}
+        # A person who asked to be forgotten leaves no name behind in memory either.
+        bot.on_forgotten.append(
+            lambda user: self._people.pop((user.workspace_id, user.user_id), None)
+        )
         self._lookups: dict[tuple[str, str], asyncio.Future[UserInfo]] = {}
         kwargs: dict[str, Any] = {
             "signing_secret": settings.slack_signing_secret or "socket-mode",
@@ -145,6 +149,8 @@ class SlackBridge:
         else:
             event = _EVENTS[kind](body)
             if event is None or not event.user.user_id:
+                return
+            if not await self.bot.wants(event):  # asked before users.info: leave no trace
                 return
             event = await self._with_name(event)
             await self.bot.process(event, self.platform, finish=claim.finish)

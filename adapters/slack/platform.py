@@ -192,7 +192,9 @@ class SlackPlatform:
                 )
 
     async def update(self, ref: MessageRef, message: Message) -> None:
-        payload = message_payload(message)
+        # chat.update keeps a message's old blocks unless told otherwise: an update without
+        # a card (a removed share, a forgotten person) must clear them explicitly.
+        payload = {"blocks": [], **message_payload(message)}
         await self._call(
             ref.conversation.workspace_id,
             "chat.update",
