@@ -72,7 +72,8 @@ def serve(
         bool,
         typer.Option(
             "--allow-anonymous-teams",
-            help="Accept unauthenticated Bot Framework requests off loopback.",
+            help="Accept unauthenticated Bot Framework requests (a local Bot Framework "
+            "Emulator only; without this or MICROSOFT_APP_ID, Teams is off).",
         ),
     ] = False,
     playground: Annotated[

@@ -69,9 +69,9 @@ class Runtime:
     web_handlers: list[Any] = field(default_factory=list)
     background: list[asyncio.Task[None]] = field(default_factory=list)
     scheduler: ScheduleRunner | None = None
-    host: str = "127.0.0.1"  # where `plnbot serve` listens (Teams refuses anonymity off loopback)
+    host: str = "127.0.0.1"  # where `plnbot serve` listens
     port: int = 3000
-    allow_anonymous_teams: bool = False
+    allow_anonymous_teams: bool = False  # only `serve --allow-anonymous-teams`, never implied
     playground: bool | None = None  # None: on when no platform is configured
     # How each platform's adapter works one stored request (filled in by the adapters).
     inbox_work: dict[str, Work] = field(default_factory=dict)
@@ -199,6 +199,8 @@ def make_web_app(runtime: Runtime, *, scheduler: bool = True) -> web.Application
     app.router.add_get("/healthz", healthz)
     for add_routes in runtime.web_handlers:
         add_routes(app)
+    if getattr(runtime, "teams", None) is None:
+        app.router.add_post("/api/messages", teams_not_configured)
 
     async def start_background(app: web.Application) -> None:
         # Objects made at start-up live for the whole process: keep them out of the garbage
@@ -219,6 +221,17 @@ def make_web_app(runtime: Runtime, *, scheduler: bool = True) -> web.Application
     app.on_shutdown.append(stop_taking)
     app.on_cleanup.append(stop_background)
     return app
+
+
+async def teams_not_configured(request: web.Request) -> web.Response:
+    """POST /api/messages while Teams is off: a clear 404, the body never read."""
+    return web.json_response(
+        {
+            "error": "Microsoft Teams is not configured on this server: set MICROSOFT_APP_ID "
+            "(or start `plnbot serve --allow-anonymous-teams` for a local Bot Framework Emulator)"
+        },
+        status=404,
+    )
 
 
 def start_workers(runtime: Runtime, *, scheduler: bool = True) -> None:

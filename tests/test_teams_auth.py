@@ -1,7 +1,7 @@
 """Teams security: with an app id every request's JWT is validated by the SDK (a bad one gets
-401 and stores nothing, without reaching Microsoft); without one, Teams is anonymous only on
-loopback or with --allow-anonymous-teams, and start-up refuses when Teams is clearly wanted
-off loopback without an app id."""
+401 and stores nothing, without reaching Microsoft); without one, Teams is anonymous only with
+--allow-anonymous-teams (never because serve listens on loopback), and start-up refuses when
+Teams is clearly wanted without an app id."""
 
 from __future__ import annotations
 
@@ -205,22 +205,19 @@ async def _status(runtime: Any) -> int:
         await server.close()
 
 
-async def test_without_an_app_id_teams_is_anonymous_only_on_loopback_or_when_allowed(
+async def test_without_an_app_id_teams_is_anonymous_only_when_allowed(
     db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    local = build_runtime(_settings(db), host="127.0.0.1")
-    assert local.teams.anonymous  # type: ignore[attr-defined]
-    assert "teams" not in local.platforms  # joins when an emulator first talks to it
-    assert any("WITHOUT authentication" in r.message for r in caplog.records)
-
-    public = build_runtime(_settings(db), host="0.0.0.0")
-    assert not hasattr(public, "teams")
-    assert any("Microsoft Teams is off" in r.message for r in caplog.records)
-    assert await _status(public) in (404, 405)
+    for host in ("127.0.0.1", "0.0.0.0"):  # loopback implies nothing (a proxy makes all local)
+        off = build_runtime(_settings(db), host=host)
+        assert not hasattr(off, "teams") and "teams" not in off.platforms
+        assert await _status(off) == 404
+    assert not any("Teams" in r.message for r in caplog.records if r.levelno >= logging.WARNING)
 
     allowed = build_runtime(_settings(db), host="0.0.0.0", allow_anonymous_teams=True)
     assert allowed.teams.anonymous  # type: ignore[attr-defined]
+    assert any("WITHOUT authentication" in r.message for r in caplog.records)
     # Asked for: the outbox reaches it from the start (replies stored before a restart).
     assert "teams" in allowed.platforms
     assert await _status(allowed) == 200  # (its reply can't be delivered: no connector there)
@@ -262,13 +259,13 @@ async def test_single_tenant_bots_get_tokens_from_their_own_tenant(db: Database)
     assert multi == "https://login.microsoftonline.com/botframework.com"
 
 
-def test_serve_refuses_anonymous_teams_off_loopback_with_one_line(
+def test_serve_refuses_teams_settings_without_an_app_id_with_one_line(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", db.url)
     monkeypatch.setenv("MICROSOFT_APP_PASSWORD", "s3cret")
     monkeypatch.delenv("MICROSOFT_APP_ID", raising=False)
-    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "0"])
+    result = CliRunner().invoke(cli, ["serve", "--port", "0"])  # on loopback too
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert lines[-1].startswith("plnbot: MICROSOFT_APP_ID:")

@@ -100,7 +100,7 @@ async def teams(db: Database) -> AsyncIterator[TeamsRig]:
     settings = Settings(  # type: ignore[call-arg]
         DATABASE_URL=db.url, PLNBOT_COACHES=COACH.aad
     )
-    fake, runtime, server = await start_rig(db, settings)
+    fake, runtime, server = await start_rig(db, settings, allow_anonymous_teams=True)
     async with aiohttp.ClientSession() as http:
         yield TeamsRig(
             url=str(server.make_url("")).rstrip("/"), http=http, fake=fake, runtime=runtime, db=db
@@ -641,7 +641,8 @@ async def test_a_form_asked_for_in_a_channel_comes_privately_and_acts_in_that_ch
 async def test_a_local_bot_framework_emulator_can_talk_to_the_anonymous_bot(
     teams: TeamsRig,
 ) -> None:
-    """No tenant, no channelData, no Teams ids: what the Emulator sends on loopback."""
+    """No tenant, no channelData, no Teams ids: what the Emulator sends (serve started with
+    --allow-anonymous-teams)."""
     status, _ = await teams.post(
         {
             "type": "message",

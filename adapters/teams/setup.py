@@ -4,16 +4,21 @@ When Teams is on:
 - `MICROSOFT_APP_ID` set: every request's JWT is validated by the SDK (a missing or bad token
   gets 401 and nothing is stored). `MICROSOFT_APP_TYPE` (MultiTenant, SingleTenant,
   UserAssignedMSI) and `MICROSOFT_APP_TENANT_ID` choose how the bot gets its own tokens.
-- no app id, `plnbot serve` on loopback (the default 127.0.0.1) or started with
-  `--allow-anonymous-teams`: anonymous, for a local Bot Framework Emulator, with a loud
-  warning in the log.
-- no app id, off loopback, no flag: Teams stays off (nothing is mounted); if other
-  MICROSOFT_* settings say Teams was wanted, start-up refuses naming MICROSOFT_APP_ID.
+- no app id, `plnbot serve --allow-anonymous-teams`: anonymous, for a local Bot Framework
+  Emulator, with a loud warning in the log. Never implied by the address serve listens on: a
+  reverse proxy on the same host makes every request look local.
+- no app id, no flag: Teams is off (POST /api/messages answers 404 saying so, and reads
+  nothing); if other MICROSOFT_* settings say Teams was wanted, start-up refuses naming
+  MICROSOFT_APP_ID.
+
+A request is authenticated before its body is parsed into an activity: without a token (when
+one is needed) it is refused unread; the token is checked against the two strings it is bound
+to (channelId, serviceUrl) and only then is the activity read. Anything that is not a Bot
+Framework activity gets 400, never 500.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import uuid
@@ -157,15 +162,6 @@ class TeamsIdentity:
         )
 
 
-def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return host == "localhost"
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _wanted_without_app_id(settings: Settings) -> bool:
     return bool(settings.microsoft_app_password or settings.microsoft_app_tenant_id)
 
@@ -237,24 +233,28 @@ class TeamsEndpoint:
         self.runtime.platforms.setdefault(PLATFORM, self.platform)  # type: ignore[arg-type]
 
     async def messages(self, request: web.Request) -> web.Response:
+        header = request.headers.get("Authorization", "")
+        if not self.anonymous and not header:
+            log.info("Teams request refused: no Authorization header")
+            return web.json_response({"error": "unauthorized"}, status=401)  # body unread
         if "application/json" not in request.headers.get("Content-Type", ""):
             return web.json_response({"error": "expected application/json"}, status=415)
+        raw = await request.read()
+        body = _json_object(raw)
         try:
-            body = await request.json()
-            activity = Activity().deserialize(body) if isinstance(body, dict) else None
-        except Exception:
-            activity = None
-        if activity is None or not activity.type:
-            return web.json_response({"error": "not a Bot Framework activity"}, status=400)
-        try:
+            # The token is bound to the channel and the serviceUrl it was issued for: those
+            # two strings are all that is read before it is checked.
             authenticated = await self.auth.authenticate_request(
-                activity, request.headers.get("Authorization", "")
+                _bound_to(body), None if self.anonymous else header
             )
         except PermissionError as exc:
             log.info("Teams request refused: %s", exc)
             return web.json_response({"error": "unauthorized"}, status=401)
-        if self.anonymous:
-            self.register_platform()  # an emulator is talking: the outbox can reach it now
+        activity = _activity(body)
+        if activity is None:
+            log.warning("malformed Teams request refused (%d bytes)", len(raw))
+            return web.json_response({"error": "not a Bot Framework activity"}, status=400)
+        assert body is not None
         if activity.type != "invoke" or activity.name == "fileConsent/invoke":
             try:
                 await self.runtime.accept().admit()
@@ -301,6 +301,36 @@ class TeamsEndpoint:
         app.on_cleanup.append(close)
 
 
+def _json_object(raw: bytes) -> dict[str, Any] | None:
+    """The request body as a JSON object, or None (not UTF-8, not JSON, too deep, not an
+    object)."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _bound_to(body: dict[str, Any] | None) -> Activity:
+    """Only what a Bot Framework token is checked against: the channel and the serviceUrl."""
+    fields = body or {}
+    channel, service_url = fields.get("channelId"), fields.get("serviceUrl")
+    return Activity(
+        channel_id=channel if isinstance(channel, str) else None,
+        service_url=service_url if isinstance(service_url, str) else None,
+    )
+
+
+def _activity(body: dict[str, Any] | None) -> Activity | None:
+    """The authenticated body as an Activity, or None when it isn't one."""
+    if body is None or not isinstance(body.get("type"), str) or not body["type"]:
+        return None
+    try:
+        return Activity().deserialize(body)
+    except Exception:  # msrest's DeserializationError and whatever an odd field raises
+        return None
+
+
 def _lane(activity: Activity) -> str:
     """The person an activity is from (their events run one at a time, in order)."""
     person = activity.from_property
@@ -329,30 +359,27 @@ def attach_teams(
     identity = identity or TeamsIdentity.from_settings(settings)
     anonymous = not identity.app_id
     if anonymous:
-        if not (is_loopback(runtime.host) or runtime.allow_anonymous_teams):
+        if not runtime.allow_anonymous_teams:
             if _wanted_without_app_id(settings):
                 raise ConfigError(
-                    "MICROSOFT_APP_ID: not set, so Teams requests can't be authenticated on "
-                    f"{runtime.host}; set it (or pass --allow-anonymous-teams for a local emulator)"
+                    "MICROSOFT_APP_ID: not set, so Teams requests can't be authenticated; set "
+                    "it (or pass --allow-anonymous-teams for a local Bot Framework Emulator)"
                 )
-            log.info(
-                "Microsoft Teams is off: no MICROSOFT_APP_ID, and %s is not loopback", runtime.host
-            )
+            log.debug("Microsoft Teams is off: no MICROSOFT_APP_ID")
             return None
         log.warning(
             "!!! Microsoft Teams runs WITHOUT authentication at /api/messages (no "
-            "MICROSOFT_APP_ID; %s): anyone who can reach %s can act as any Teams user. Use "
-            "this only with a local Bot Framework Emulator.",
-            "--allow-anonymous-teams" if runtime.allow_anonymous_teams else "loopback only",
+            "MICROSOFT_APP_ID, --allow-anonymous-teams): anyone who can reach %s:%s can act "
+            "as any Teams user and make the bot post to any URL. Use this only with a local "
+            "Bot Framework Emulator.",
             runtime.host,
+            runtime.port,
         )
     endpoint = TeamsEndpoint(runtime, identity, anonymous=anonymous)
     runtime.inbox_work[PLATFORM] = endpoint.bridge.work
-    # With an app id, or anonymous when asked for: the outbox reaches Teams from the start,
-    # so replies stored before a restart go out without waiting for the next activity.
-    # Anonymous only because serve is on loopback: once an emulator talks to it.
-    if not anonymous or runtime.allow_anonymous_teams:
-        endpoint.register_platform()
+    # The outbox reaches Teams from the start, so replies stored before a restart go out
+    # without waiting for the next activity.
+    endpoint.register_platform()
     runtime.web_handlers.append(endpoint.add_routes)
     runtime.teams = endpoint  # type: ignore[attr-defined]
     return endpoint
