@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     slack_client_secret: str | None = Field(None, alias="SLACK_CLIENT_SECRET")
     slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
     slack_endorse_reaction: str = Field("star", alias="PLNBOT_ENDORSE_REACTION")
+    # Fernet key(s) for the Slack tokens OAuth installs store; the first encrypts, all decrypt.
+    # After the Slack fields: its validator reads them (validate_default: it runs when unset).
+    token_key: str | None = Field(None, alias="PLNBOT_TOKEN_KEY", validate_default=True)
 
     microsoft_app_id: str | None = Field(None, alias="MICROSOFT_APP_ID")
     microsoft_app_password: str | None = Field(None, alias="MICROSOFT_APP_PASSWORD")
@@ -98,6 +101,23 @@ class Settings(BaseSettings):
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ValueError(f"unknown log level {value!r}")
         return level
+
+    @field_validator("token_key")
+    @classmethod
+    def _valid_token_key(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Keys are checked at start-up, not at the first install; OAuth stores tokens, so it
+        needs one (a single SLACK_BOT_TOKEN stays in the environment and needs none)."""
+        if value is not None and value.strip():
+            from storage.secrets import parse_keys
+
+            parse_keys(value)
+            return value
+        if info.data.get("slack_client_id") and info.data.get("slack_client_secret"):
+            raise ValueError(
+                "needed with SLACK_CLIENT_ID: Slack tokens are stored encrypted; make a key "
+                "with `plnbot tokens new-key` and set PLNBOT_TOKEN_KEY to it"
+            )
+        return None
 
     @property
     def coach_ids(self) -> frozenset[str]:

@@ -1,4 +1,4 @@
-"""`plnbot`: serve, worker, db upgrade, digest, slack-manifest, teams-manifest.
+"""`plnbot`: serve, worker, db upgrade, digest, slack-manifest, teams-manifest, tokens.
 
 Exit codes: 0 ok, 2 usage or configuration error (one clear line on stderr).
 """
@@ -273,6 +273,52 @@ def teams_manifest(
     typer.echo(
         f"Wrote {out} (Teams manifest {MANIFEST_VERSION}, bot {app_id}). Upload it in Teams: "
         "Apps → Manage your apps → Upload an app."
+    )
+
+
+tokens_app = typer.Typer(
+    help="Slack tokens stored by OAuth installs, encrypted with PLNBOT_TOKEN_KEY.",
+    no_args_is_help=True,
+)
+app.add_typer(tokens_app, name="tokens")
+
+
+@tokens_app.command("new-key")
+def tokens_new_key() -> None:
+    """Print a fresh key for PLNBOT_TOKEN_KEY (to rotate: put it first, keep the old one after
+    it, run `plnbot tokens rotate`, then drop the old one)."""
+    from storage.secrets import new_key
+
+    typer.echo(new_key())
+
+
+@tokens_app.command("rotate")
+def tokens_rotate() -> None:
+    """Re-encrypt every stored Slack token with the first key in PLNBOT_TOKEN_KEY (tokens
+    stored in plain text before encryption included)."""
+    from storage.db import Database, DatabaseError
+    from storage.secrets import TokenCipher, TokenKeyError, rotate_tokens
+
+    settings = settings_or_exit()
+    if not settings.token_key:
+        fail("PLNBOT_TOKEN_KEY: not set; make a key with `plnbot tokens new-key`")
+    database = Database(settings.database_url)
+    try:
+        database.ping()
+        if database.current_revision() is None:
+            fail("DATABASE_URL: no PLN Bot tables there yet (run `plnbot db upgrade`)")
+        result = rotate_tokens(database.engine, TokenCipher(settings.token_key))
+    except DatabaseError as exc:
+        fail(f"DATABASE_URL: {exc}")
+    except TokenKeyError as exc:
+        fail(f"PLNBOT_TOKEN_KEY: {exc}")
+    except ValueError as exc:  # a sealed token too long for its column
+        fail(str(exc))
+    finally:
+        database.dispose()
+    typer.echo(
+        f"Rewrote {result.rewritten} of {result.rows} rows holding Slack tokens "
+        f"({result.plain} were in plain text); all are now encrypted with the first key."
     )
 
 

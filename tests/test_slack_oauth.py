@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestServer
+from cryptography.fernet import Fernet
 
 from bot.config import Settings
 from plnbot.runtime import build_runtime, make_web_app
@@ -29,6 +30,7 @@ async def oauth_app(db: Database) -> AsyncIterator[tuple[str, FakeSlackAPI, aioh
         SLACK_CLIENT_ID="1111.2222",
         SLACK_CLIENT_SECRET="oauth-secret",
         SLACK_API_URL=fake.base_url,
+        PLNBOT_TOKEN_KEY=Fernet.generate_key().decode(),  # OAuth stores tokens encrypted
     )
     runtime = build_runtime(settings, clock=_RealTimeClock())
     server = TestServer(make_web_app(runtime, scheduler=False), host="127.0.0.1")

@@ -256,7 +256,9 @@ def oauth_settings(settings: Settings, engine: Engine) -> AsyncOAuthSettings:
         client_id=settings.slack_client_id,
         client_secret=settings.slack_client_secret,
         scopes=BOT_SCOPES,
-        installation_store=InstallationStore(settings.slack_client_id, engine),
+        installation_store=InstallationStore(
+            settings.slack_client_id, engine, token_key=settings.token_key
+        ),
         state_store=StateStore(engine),
         install_path="/slack/install",
         redirect_uri_path="/slack/oauth_redirect",
