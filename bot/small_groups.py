@@ -1,0 +1,158 @@
+"""The small-group rule (DESIGN §7, issue #12), in one place.
+
+A figure about people — how many check-ins or reflections they wrote, how their self-ratings
+fall into the Future Ready bands, an average — is shown to coaches and leaders only when the
+group it describes has at least PLNBOT_MIN_GROUP people (5 unless configured, never fewer
+than 3). Below that it reads "fewer than N people".
+
+Why: a self-rating is private to its author, and an aggregate of one or two people is not
+an aggregate. In a community of three, "Investigating 1, Staging 1" tells the coach who
+rated themselves where. The threshold is about the *group a figure describes* — the people
+whose answers went into it — not the size of the community: a community of twenty of whom
+two checked in this week is, for this week's bands, a group of two. The group's own size is
+held back with the figure (`people` is None), since "2 people" would give it away too.
+
+Callers decide what the group is (they know who went into a figure) and hand it here;
+every renderer — `report`, the community dashboard and its charts, the digest's
+participation line — takes its figures from `figure`, `count_of`, `ratings_of` and
+`shown_sum`, and its wording for a held-back figure from `fewer_than` / `held_back`. None of
+them compares a group with the threshold itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from bot.bands import Ratings, summarise
+
+VARIABLE = "PLNBOT_MIN_GROUP"
+DEFAULT_MIN_GROUP = 5
+SMALLEST_MIN_GROUP = 3  # below this, one person and the viewer make a "group"
+
+T = TypeVar("T")
+
+
+def check_min_group(value: int) -> int:
+    """`value` if it is an allowed threshold, else ValueError (the settings' validator)."""
+    if value < SMALLEST_MIN_GROUP:
+        raise ValueError(
+            f"must be {SMALLEST_MIN_GROUP} or more, not {value}: in a smaller group a coach "
+            "could work out one person's private answers"
+        )
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Figure(Generic[T]):
+    """A figure about a group of people, as a coach or leader may see it.
+
+    `value` and `people` (the group's size) are None when the group is smaller than
+    `min_group`: the renderer then says `fewer_than(min_group)`, never a number."""
+
+    value: T | None
+    people: int | None
+    min_group: int
+
+    @property
+    def shown(self) -> bool:
+        return self.value is not None
+
+    @property
+    def text(self) -> str:
+        """The value as text, or "fewer than N people"."""
+        return fewer_than(self.min_group) if self.value is None else str(self.value)
+
+
+def figure(value: T, *, people: int, min_group: int) -> Figure[T]:
+    """`value`, computed from `people` people, kept only when they are at least `min_group`."""
+    check_min_group(min_group)  # never below 3, whoever calls
+    if people < min_group:
+        return Figure(value=None, people=None, min_group=min_group)
+    return Figure(value=value, people=people, min_group=min_group)
+
+
+def count_of(people_by_event: Iterable[int], *, min_group: int) -> Figure[int]:
+    """A count of events (check-ins answered, reflections written) given as one person id
+    per event: the group is the distinct people behind them, so 12 check-ins from 2
+    people is held back like 2 check-ins would be."""
+    ids = list(people_by_event)
+    return figure(len(ids), people=len(set(ids)), min_group=min_group)
+
+
+def ratings_of(rating_by_person: Mapping[int, int], *, min_group: int) -> Figure[Ratings]:
+    """Band counts and the average of one rating per person (person id -> rating)."""
+    return figure(
+        summarise(rating_by_person.values()), people=len(rating_by_person), min_group=min_group
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Total:
+    """The sum of the parts of a figure that are shown (weeks, say); `value` None when none
+    is. A held-back part is never added in: the total minus the shown parts would give it
+    away, so a total says how many parts it leaves out instead."""
+
+    value: int | None
+    parts: int
+    held: int
+    min_group: int
+
+    @property
+    def shown(self) -> bool:
+        return self.value is not None
+
+
+def shown_sum(parts: Iterable[Figure[int]], *, min_group: int) -> Total:
+    """Add up the shown parts only (see `Total`)."""
+    values = [part.value for part in parts]
+    kept = [value for value in values if value is not None]
+    return Total(
+        value=sum(kept) if kept else None,
+        parts=len(values),
+        held=len(values) - len(kept),
+        min_group=min_group,
+    )
+
+
+def fewer_than(min_group: int) -> str:
+    """What a held-back figure reads: "fewer than 5 people"."""
+    return f"fewer than {min_group} people"
+
+
+def held_back(min_group: int, *, once: str) -> str:
+    """A held-back figure with when it will show: held_back(5, once="answered") is
+    "fewer than 5 people — shown once 5 have answered"."""
+    return f"{fewer_than(min_group)} — shown once {min_group} have {once}"
+
+
+def reason(min_group: int) -> str:
+    """Why some figures are missing, for the foot of a report or page."""
+    return (
+        f"Figures about {fewer_than(min_group)} are held back, so no one's private answers "
+        "can be picked out of them."
+    )
+
+
+def configured_min_group() -> int:
+    """PLNBOT_MIN_GROUP read as start-up reads it (the environment, then `.env`), for the
+    renderers that are handed no settings: the outbox sender's digests, the digests `forget`
+    renders again, `plnbot digest`. Code that has the settings passes `min_group` instead.
+    Start-up has refused a bad value already (exit 2), so a digest never fails here."""
+    return _configured(os.environ.get(VARIABLE))
+
+
+@functools.lru_cache(maxsize=4)
+def _configured(raw: str | None) -> int:  # keyed on the variable, so a changed one is reread
+    from bot.config import ConfigError, load_settings
+
+    try:
+        return load_settings().min_group
+    except ConfigError:  # another variable went bad since start-up: stay on the strict side
+        try:
+            return max(DEFAULT_MIN_GROUP, int(raw or 0))
+        except ValueError:
+            return DEFAULT_MIN_GROUP
