@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from bot.bands import band
 from bot.context import Context, UsageError
 from bot.events import ActionEvent, ConversationRef
-from bot.messages import Button, Card, Input
+from bot.messages import Button, Card, Input, Link
 from bot.prompts import PromptLibrary
 from bot.router import Router
 from storage.models import CheckIn, Community, Goal, Member, Membership
@@ -286,6 +286,7 @@ def register(router: Router) -> None:
             text += f"\n> {checkin.reflection[:1500]}"
         ctx.post(
             text,
+            link=Link(kind="checkin", object_id=checkin.id or 0),  # so `forget` finds it
             conversation=ConversationRef(
                 platform=ctx.user.platform,
                 workspace_id=ctx.user.workspace_id,

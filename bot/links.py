@@ -58,6 +58,12 @@ def _community_fingerprint(community: Community) -> str:
     )
 
 
+def _coach_binding(community: Community, coach: Member) -> str:
+    """A community link is bound to the coach's granted role as it was when it was made:
+    `coach remove` changes it, so a demoted coach's links stop opening at once."""
+    return f"{_community_fingerprint(community)}|{_fingerprint(coach)}|coach={int(coach.is_coach)}"
+
+
 class DashboardLinks:
     """Makes and checks dashboard links; the composition root builds one per process."""
 
@@ -97,7 +103,7 @@ class DashboardLinks:
 
     def community_token(self, community: Community, coach: Member) -> str:
         assert community.id is not None
-        bound = f"{_community_fingerprint(community)}|{_fingerprint(coach)}"
+        bound = _coach_binding(community, coach)
         return self._token("c", community.id, coach, bound)
 
     def member_url(self, member: Member) -> str:
@@ -131,7 +137,7 @@ class DashboardLinks:
                 raise LinkRefused("unknown community")
             if community.workspace_id != viewer.workspace_id:
                 raise LinkRefused("coach and community are in different workspaces")
-            bound = f"{_community_fingerprint(community)}|{_fingerprint(viewer)}"
+            bound = _coach_binding(community, viewer)
         fields = ".".join(parts[:5])
         # compare_digest: the time taken must not tell how much of a forged signature matched
         if not hmac.compare_digest(self._sign(fields, bound), signature):

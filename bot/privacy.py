@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from bot.links import member_dashboard_button
 from bot.messages import Attachment, Button, Card, Field, Message, Visibility
 from bot.prompts import PromptLibrary
 from bot.router import Router
+from storage.model_tables import ModelCache
 from storage.models import (
     Artifact,
     CheckIn,
@@ -93,8 +95,17 @@ def workspace_external_id(session: Session, member: Member) -> str:
     return workspace.external_id if workspace else ""
 
 
-def forget_member(session: Session, prompts: PromptLibrary, member: Member) -> dict[str, int]:
-    """Delete every row about a member, including endorsements they gave; returns counts."""
+@dataclass
+class Forgotten:
+    """What `forget_member` deleted (rows per table) and the digests it rendered again."""
+
+    counts: dict[str, int]
+    digests: list[tuple[Digest, str, Card]]
+
+
+def forget_member(session: Session, prompts: PromptLibrary, member: Member) -> Forgotten:
+    """Delete every row about a member, including endorsements they gave, and render again
+    the digests that showed them; returns counts."""
     mid = member.id
     own_artifacts = [a for a in session.exec(select(Artifact.id).where(Artifact.author_id == mid))]
     counts: dict[str, int] = {}
@@ -103,9 +114,21 @@ def forget_member(session: Session, prompts: PromptLibrary, member: Member) -> d
         result = session.exec(sa.delete(model).where(*where))  # type: ignore[call-overload]
         counts[model.__tablename__] = counts.get(model.__tablename__, 0) + result.rowcount  # type: ignore[attr-defined]
 
-    affected_communities = {
-        c for c in session.exec(select(Membership.community_id).where(Membership.member_id == mid))
-    }
+    endorsed = session.exec(
+        select(Endorsement.artifact_id, Endorsement.note).where(Endorsement.endorser_id == mid)
+    ).all()
+    words = [member.display_name, *(note for _, note in endorsed if note and len(note) >= 4)]
+    stale = _digests_showing(
+        session, member, {*own_artifacts, *(a for a, _ in endorsed)}, [w for w in words if w]
+    )
+    own_checkins = list(session.exec(select(CheckIn.id).where(CheckIn.member_id == mid)))
+    if own_checkins:
+        delete(
+            PostedMessage,
+            PostedMessage.kind == "checkin",
+            PostedMessage.workspace_id == member.workspace_id,
+            PostedMessage.object_id.in_(own_checkins),  # type: ignore[attr-defined]
+        )
     if own_artifacts:
         delete(Endorsement, Endorsement.artifact_id.in_(own_artifacts))  # type: ignore[attr-defined]
         delete(
@@ -138,17 +161,42 @@ def forget_member(session: Session, prompts: PromptLibrary, member: Member) -> d
     )
     delete(Member, Member.id == mid)
     session.flush()
-    # Digests already rendered may name them or list their shares: render them again.
-    for digest in session.exec(
-        select(Digest).where(Digest.community_id.in_(affected_communities))  # type: ignore[attr-defined]
-    ):
+    # Digests already rendered may name them or carry their words: render them again, and
+    # drop the model's cached introductions of those weeks (they quoted the same notes).
+    redone = []
+    for digest in stale:
         community = session.get(Community, digest.community_id)
         assert community is not None
         ranked = rank_artifacts(session, community, digest.iso_week)
-        digest.rendered = render_digest(session, prompts, community, digest.iso_week, ranked)[0]
+        text, card = render_digest(session, prompts, community, digest.iso_week, ranked)
+        digest.rendered = text
         digest.artifact_ids = ",".join(str(r.artifact.id) for r in ranked)
         session.add(digest)
-    return counts
+        redone.append((digest, text, card))
+        delete(
+            ModelCache,
+            ModelCache.purpose == "digest_intro",
+            ModelCache.community_id == digest.community_id,
+            ModelCache.iso_week == digest.iso_week,
+        )
+    return Forgotten(counts=counts, digests=redone)
+
+
+def _digests_showing(
+    session: Session, member: Member, artifact_ids: set[int], words: list[str]
+) -> list[Digest]:
+    """The workspace's digests that list one of `artifact_ids` (theirs, or ones they
+    endorsed) or show their name or one of their notes — members or not of that community."""
+    found = []
+    for digest in session.exec(
+        select(Digest)
+        .join(Community, Community.id == Digest.community_id)  # type: ignore[arg-type]
+        .where(Community.workspace_id == member.workspace_id)
+    ):
+        listed = {int(i) for i in digest.artifact_ids.split(",") if i.isdigit()}
+        if listed & artifact_ids or any(w and w in (digest.rendered or "") for w in words):
+            found.append(digest)
+    return found
 
 
 def register(router: Router) -> None:
@@ -249,28 +297,60 @@ def register(router: Router) -> None:
         endorsed = list(
             session.exec(select(Endorsement.artifact_id).where(Endorsement.endorser_id == mid))
         )
-        own_cards = session.exec(
-            select(PostedMessage)
-            .join(Artifact, Artifact.id == PostedMessage.object_id)  # type: ignore[arg-type]
-            .where(PostedMessage.kind == "artifact", Artifact.author_id == mid)
+        # What was posted showing them: their share cards and shared check-ins.
+        own_posts = session.exec(
+            select(PostedMessage.kind, PostedMessage.channel_id, PostedMessage.message_ts)
+            .outerjoin(
+                Artifact,
+                sa.and_(PostedMessage.kind == "artifact", Artifact.id == PostedMessage.object_id),
+            )
+            .outerjoin(
+                CheckIn,
+                sa.and_(PostedMessage.kind == "checkin", CheckIn.id == PostedMessage.object_id),
+            )
+            .where(
+                PostedMessage.workspace_id == ctx.workspace.id,
+                sa.or_(Artifact.author_id == mid, CheckIn.member_id == mid),
+            )
         ).all()
-        own_refs = [(p.channel_id, p.message_ts) for p in own_cards]
-        forget_member(session, ctx.prompts, ctx.member)
+        posted_digests = {
+            p.object_id: p
+            for p in session.exec(
+                select(PostedMessage).where(
+                    PostedMessage.workspace_id == ctx.workspace.id, PostedMessage.kind == "digest"
+                )
+            )
+        }
+        forgotten = forget_member(session, ctx.prompts, ctx.member)
         ctx.forgotten = True
-        # Cards already posted must not keep showing them: their own shares are blanked,
-        # shares they endorsed are redrawn without them.
-        for channel_id, message_ts in own_refs:
+
+        def where(channel_id: str, message_ts: str) -> MessageRef:
             conversation = ConversationRef(
                 platform=ctx.user.platform,
                 workspace_id=ctx.user.workspace_id,
                 channel_id=channel_id,
             )
+            return MessageRef(conversation=conversation, message_id=message_ts)
+
+        # Messages already posted must not keep showing them: their shares and shared
+        # check-ins are blanked (blocks and all), digests and the shares they endorsed are
+        # drawn again without them.
+        for kind, channel_id, message_ts in own_posts:
+            what = "share" if kind == "artifact" else "check-in"
             ctx.send(
                 Message(
-                    text="This share was removed at its author's request.",
-                    replace=MessageRef(conversation=conversation, message_id=message_ts),
+                    text=f"This {what} was removed at its author's request.",
+                    replace=where(channel_id, message_ts),
                 )
             )
+        for digest, text, card in forgotten.digests:
+            posted = posted_digests.get(digest.id or 0)
+            if posted is not None:
+                ctx.send(
+                    Message(
+                        text=text, card=card, replace=where(posted.channel_id, posted.message_ts)
+                    )
+                )
         for artifact_id in endorsed:
             artifact = session.get(Artifact, artifact_id)
             if artifact is not None:

@@ -8,6 +8,7 @@ display only; storage always keeps the whole text.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from bot.messages import Button, Card, Input, Message
@@ -25,13 +26,17 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_QUOTE = re.compile(r"^&gt; ", re.MULTILINE)
+
+
 def escape(text: str) -> str:
     """Text as Slack shows it literally: `&`, `<` and `>` escaped, as Slack asks of every
     mrkdwn string. The core never writes Slack markup, so this is all of it: nothing a person
     typed (`<!channel>`, `<@U…>`, `<https://evil|innocent.org>`, or the same typed as
     `&lt;!channel&gt;`) can broadcast, mention or disguise a link. Formatting marks
     (`*bold*`, `_italic_`) stay: they are harmless."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _QUOTE.sub("> ", escaped)  # a line's leading "> " stays a quote (no "<", no harm)
 
 
 def clip_escaped(text: str, limit: int) -> str:
