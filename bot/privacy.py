@@ -28,6 +28,8 @@ from storage.models import (
     Endorsement,
     FlowState,
     Goal,
+    InboundReceipt,
+    InboxEvent,
     Member,
     Membership,
     OutboxMessage,
@@ -159,6 +161,19 @@ def forget_member(session: Session, prompts: PromptLibrary, member: Member) -> F
         )
         .values(user_id="", user_token=None, user_scopes=None, user_refresh_token=None)
     )
+    # Requests of theirs kept for retries or diagnosis, and receipts naming them.
+    platform = session.get(Workspace, member.workspace_id)
+    session.exec(
+        sa.update(InboxEvent)  # type: ignore[call-overload]
+        .where(
+            InboxEvent.platform == (platform.platform if platform else ""),
+            InboxEvent.lane.endswith(f":{member.user_id}", autoescape=True),  # type: ignore[attr-defined]
+            InboxEvent.status.in_(("done", "failed")),  # type: ignore[attr-defined]
+        )
+        .values(payload="", lane="")
+    )
+    if len(member.user_id) >= 6:  # platform ids are long and unique: a key naming one is theirs
+        delete(InboundReceipt, InboundReceipt.key.contains(member.user_id, autoescape=True))  # type: ignore[attr-defined]
     delete(Member, Member.id == mid)
     session.flush()
     # Digests already rendered may name them or carry their words: render them again, and

@@ -171,11 +171,15 @@ def finish_event(
     error: str = "",
 ) -> bool:
     """Mark a claimed event handled (in the unit of work's own transaction, when there is
-    one); False when this worker no longer holds it (it was taken back)."""
+    one); False when this worker no longer holds it (it was taken back). A handled event
+    keeps only its key (a late retry is still recognised): its body and its person go, so
+    the inbox holds nobody's words once they are worked (a failed one keeps them, to be
+    looked into, until retention prunes it)."""
+    done = {"payload": "", "lane": ""} if status == "done" else {}
     result = session.connection().execute(
         INBOX.update()
         .where(INBOX.c.id == event_id, INBOX.c.status == "claimed", INBOX.c.claimed_by == worker)
-        .values(status=status, handled_at=now, error=error[:500])
+        .values(status=status, handled_at=now, error=error[:500], **done)
     )
     return result.rowcount == 1
 
