@@ -55,13 +55,10 @@ def clip(text: str, limit: int) -> str:
 
 def markdown(text: str, names: Mapping[str, str] | None = None) -> str:
     """Our Slack-style text as Teams markdown: `*bold*` -> `**bold**`, `<@id>` -> a name,
-    one paragraph per line (Teams joins single newlines). A markdown link a person typed
-    (`[innocent.org](https://evil…)`) is broken with a zero-width space, so it shows as typed
-    and can't disguise where it goes."""
+    one paragraph per line (Teams joins single newlines)."""
     text = _BOLD.sub(r"**\1**", text)
     text = _MENTION.sub(lambda m: f"**{(names or {}).get(m.group(1)) or 'a member'}**", text)
     text = text.replace("• ", "- ")
-    text = text.replace("](", "]\u200b(")  # the core writes no links: typed `[a](b)` stays text
     return "\n\n".join(line for line in text.split("\n"))
 
 
@@ -75,8 +72,19 @@ def _no_html(text: str) -> str:
     return "".join(p if i % 2 else p.replace("<", "&lt;") for i, p in enumerate(parts))
 
 
+def no_links(text: str) -> str:
+    """The core writes no markdown links, so any `[label](url)` was typed by a person: a
+    zero-width space between `]` and `(` keeps it text, so it can't disguise where it goes."""
+    return text.replace("](", "]\u200b(")
+
+
 def _text_block(text: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "TextBlock", "text": clip(text, MAX_TEXT_BLOCK), "wrap": True, **extra}
+    return {
+        "type": "TextBlock",
+        "text": clip(no_links(text), MAX_TEXT_BLOCK),
+        "wrap": True,
+        **extra,
+    }
 
 
 def _action_data(
@@ -191,7 +199,10 @@ def adaptive_card(
             {
                 "type": "FactSet",
                 "facts": [
-                    {"title": clip(f.label, 100), "value": clip(markdown(f.value, names), 1000)}
+                    {
+                        "title": clip(no_links(f.label), 100),
+                        "value": clip(no_links(markdown(f.value, names)), 1000),
+                    }
                     for f in card.fields
                 ],
             }
@@ -260,7 +271,7 @@ def message_activity(
         ]
     else:
         activity["textFormat"] = "markdown"
-        activity["text"] = clip(_no_html(markdown(message.text, names)), 20000)
+        activity["text"] = clip(_no_html(no_links(markdown(message.text, names))), 20000)
     return activity
 
 
