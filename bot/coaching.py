@@ -4,29 +4,26 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import Counter
 from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import select
 
-from bot.bands import BANDS, band
+from bot.bands import Ratings
 from bot.context import Context, UsageError
 from bot.delivery import queue_checkins
-from bot.digests import current_week, week_window
 from bot.links import community_dashboard_button
 from bot.messages import Card, Field
 from bot.port import ReachCheck
 from bot.profiles import WEEKDAYS
+from bot.progress import WeekTotals, community_weeks, last_week_ratings, week_totals
 from bot.router import Router
+from bot.small_groups import Figure, fewer_than, held_back, reason
 from storage.models import (
-    Artifact,
     CheckIn,
     Community,
-    Endorsement,
     Member,
     OutboxMessage,
-    Reflection,
     Schedule,
     ScheduleBreak,
 )
@@ -142,6 +139,46 @@ async def _unreachable(ctx: Context, community: Community) -> list[Member]:
     except Exception:  # a failed look-up must not hide that the check-ins were queued
         return []
     return [m for m in members if m.user_id in missing]
+
+
+def _weeks(count: int) -> str:
+    return f"{count} week{'' if count == 1 else 's'}"
+
+
+def _answered_line(totals: WeekTotals, min_group: int) -> str:
+    """Check-ins answered of sent, adding up only the weeks whose answers are shown."""
+    answered = totals.checkins_answered
+    if answered.value is None:
+        return f"{totals.checkins_sent} sent · answered: " + held_back(
+            min_group, once="answered in a week"
+        )
+    line = f"{answered.value} answered of {totals.checkins_sent_shown} sent"
+    if answered.held:
+        shown = answered.parts - answered.held
+        line += (
+            f" in the {_weeks(shown)} with {min_group} or more people answering; "
+            f"the other {_weeks(answered.held)}: {fewer_than(min_group)}"
+        )
+    return line
+
+
+def _reflections_line(totals: WeekTotals, min_group: int) -> str:
+    reflections = totals.reflections
+    if reflections.value is None:
+        return held_back(min_group, once="reflected in a week")
+    if not reflections.held:
+        return str(reflections.value)
+    shown = reflections.parts - reflections.held
+    return (
+        f"{reflections.value} in the {_weeks(shown)} with {min_group} or more people "
+        f"reflecting; the other {_weeks(reflections.held)}: {fewer_than(min_group)}"
+    )
+
+
+def _ratings_line(ratings: Figure[Ratings]) -> str:
+    if ratings.value is None:
+        return held_back(ratings.min_group, once="checked in during a week")
+    return f"{ratings.value.line()} ({ratings.value.people} people)"
 
 
 def register(router: Router) -> None:
@@ -284,85 +321,72 @@ def register(router: Router) -> None:
     async def report(ctx: Context, args: str) -> None:
         community = _need_community(ctx)
         session = ctx.session
+        min_group = ctx.settings.min_group
         members = community_members(session, community_id=community.id or 0)
-        week = current_week(community, ctx.now)
-        start, end = week_window(community, week)
+        # The same weeks and ratings as the community dashboard, so the two never differ
+        # by a held-back figure (bot/small_groups.py).
+        weeks = community_weeks(
+            session,
+            community,
+            now=ctx.now,
+            weeks=4,
+            min_group=min_group,
+            viewer_id=ctx.member.id,
+        )
+        totals = week_totals(weeks, min_group=min_group)
+        rated = last_week_ratings(
+            session, community, now=ctx.now, min_group=min_group, viewer_id=ctx.member.id
+        )
+        this_week = weeks[-1]
         four_weeks = ctx.now - timedelta(days=28)
-
-        def count(model: type, *where: object) -> int:
-            return int(session.exec(select(sa.func.count()).select_from(model).where(*where)).one())
-
-        sent = count(
-            OutboxMessage,
-            OutboxMessage.kind == "checkin",
-            OutboxMessage.object_id == community.id,
-            OutboxMessage.status == "sent",
-            OutboxMessage.created_at >= four_weeks,
-        )
-        answered = count(
-            CheckIn,
-            CheckIn.community_id == community.id,
-            CheckIn.status == "answered",
-            CheckIn.answered_at >= four_weeks,
-        )
-        failed = count(
-            OutboxMessage,
-            OutboxMessage.workspace_id == community.workspace_id,
-            OutboxMessage.status == "failed",
-            OutboxMessage.created_at >= four_weeks,
-        )
-        shares_week = count(
-            Artifact,
-            Artifact.community_id == community.id,
-            Artifact.created_at >= start,
-            Artifact.created_at < end,
-        )
-        endorsements_week = int(
+        failed = int(
             session.exec(
                 select(sa.func.count())
-                .select_from(Endorsement)
-                .join(Artifact, Artifact.id == Endorsement.artifact_id)
+                .select_from(OutboxMessage)
                 .where(
-                    Artifact.community_id == community.id,
-                    Endorsement.created_at >= start,
-                    Endorsement.created_at < end,
+                    OutboxMessage.workspace_id == community.workspace_id,
+                    OutboxMessage.status == "failed",
+                    OutboxMessage.created_at >= four_weeks,  # type: ignore[operator]
                 )
             ).one()
         )
-        reflections = count(
-            Reflection, Reflection.community_id == community.id, Reflection.created_at >= four_weeks
-        )
-        bands: Counter[str] = Counter()
-        quiet = 0
+        quiet = 0  # coaches see who hasn't checked in lately by name (the dashboard)
         for member in members:
-            latest = session.exec(
-                select(CheckIn.rating, CheckIn.answered_at)
+            last = session.exec(
+                select(CheckIn.answered_at)
                 .where(CheckIn.member_id == member.id, CheckIn.rating.is_not(None))  # type: ignore[union-attr]
                 .order_by(CheckIn.answered_at.desc())  # type: ignore[union-attr]
             ).first()
-            if latest is not None and latest[0] is not None:
-                bands[band(latest[0])] += 1
-            if latest is None or latest[1] is None or latest[1] < ctx.now - timedelta(days=21):
+            if last is None or last < ctx.now - timedelta(days=21):
                 quiet += 1
-        band_line = ", ".join(f"{name} {bands.get(name, 0)}" for _, _, name in BANDS)
         fields = (
             Field(label="Members", value=str(len(members))),
-            Field(label="Check-ins (4 weeks)", value=f"{answered} answered of {sent} sent"),
-            Field(label="Latest self-ratings", value=band_line),
+            Field(label="Check-ins (4 weeks)", value=_answered_line(totals, min_group)),
             Field(
-                label=f"This week ({week})",
-                value=f"{shares_week} shares, {endorsements_week} endorsements",
+                label=f"Self-ratings last week ({rated.week})",
+                value=_ratings_line(rated.ratings),
             ),
-            Field(label="Reflections (4 weeks)", value=str(reflections)),
+            Field(
+                label=f"This week ({this_week.week})",
+                value=f"{this_week.shares} shares, {this_week.endorsements} endorsements",
+            ),
+            Field(label="Reflections (4 weeks)", value=_reflections_line(totals, min_group)),
             Field(label="May need a hand", value=f"{quiet} without a check-in in 3 weeks"),
             Field(label="Undelivered messages (4 weeks)", value=str(failed)),
         )
+        held = (
+            not rated.ratings.shown
+            or totals.checkins_answered.held > 0
+            or totals.reflections.held > 0
+        )
+        note = reason(min_group) if held else ""
         text = f"Report for {community.name}\n" + "\n".join(f"{f.label}: {f.value}" for f in fields)
         ctx.reply(
-            text,
+            text + (f"\n{note}" if note else ""),
             Card(
                 title=f"Report · {community.name}",
                 fields=fields,
+                footer=note,
                 buttons=community_dashboard_button(ctx.links, community, ctx.member),
             ),
         )

@@ -1,5 +1,6 @@
 """Weekly digests: the community's best peer-judged work of one ISO week, the standards,
-and a participation line (counts only, never anyone's reflection).
+and a participation line (counts only, never anyone's reflection, and no count of fewer
+than PLNBOT_MIN_GROUP people: bot/small_groups.py).
 
 The choice is bot/ranking.py's `select_digest` (the formula is documented there and in the
 README): the week's endorsed shares by score, ties to the newer share, each contributor once,
@@ -30,6 +31,7 @@ from bot.messages import Card, Field
 from bot.prompts import PromptLibrary
 from bot.ranking import best_note, current_week, select_digest, week_window
 from bot.router import Router
+from bot.small_groups import configured_min_group, count_of, held_back
 from bot.standards import standards_for_digest
 from storage.models import (
     Artifact,
@@ -102,36 +104,47 @@ def _count(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
-def participation(session: Session, community: Community, week: str) -> str:
-    """Counts only: never anyone's reflection text (private ones are counted, not shown)."""
+def participation(
+    session: Session, community: Community, week: str, *, min_group: int | None = None
+) -> str:
+    """Counts only: never anyone's reflection text (private ones are counted, not shown).
+
+    Shares are posted in the channel by name and are counted as they are. Reflections and
+    answered check-ins are figures about the people who wrote or answered them: shown only
+    when those are at least `min_group` (bot/small_groups.py; PLNBOT_MIN_GROUP when not
+    given), so a quiet week in a small community never points at one person."""
+    if min_group is None:
+        min_group = configured_min_group()
     start, end = week_window(community, week)
     members = select(Membership.member_id).where(Membership.community_id == community.id)
-    checkins = session.exec(
-        select(sa.func.count())
-        .select_from(CheckIn)
-        .where(
-            # Sent to this community, or self-started (in a DM) by one of its members.
-            sa.or_(
-                CheckIn.community_id == community.id,
-                sa.and_(
-                    CheckIn.community_id.is_(None),  # type: ignore[union-attr]
-                    CheckIn.member_id.in_(members),  # type: ignore[attr-defined]
+    checkins = count_of(
+        session.exec(
+            select(CheckIn.member_id).where(
+                # Sent to this community, or self-started (in a DM) by one of its members.
+                sa.or_(
+                    CheckIn.community_id == community.id,
+                    sa.and_(
+                        CheckIn.community_id.is_(None),  # type: ignore[union-attr]
+                        CheckIn.member_id.in_(members),  # type: ignore[attr-defined]
+                    ),
                 ),
-            ),
-            CheckIn.status == "answered",
-            CheckIn.answered_at >= start,  # type: ignore[operator]
-            CheckIn.answered_at < end,  # type: ignore[operator]
-        )
-    ).one()
-    reflections = session.exec(
-        select(sa.func.count())
-        .select_from(Reflection)
-        .where(
-            Reflection.community_id == community.id,
-            Reflection.created_at >= start,  # type: ignore[operator]
-            Reflection.created_at < end,  # type: ignore[operator]
-        )
-    ).one()
+                CheckIn.status == "answered",
+                CheckIn.answered_at >= start,  # type: ignore[operator]
+                CheckIn.answered_at < end,  # type: ignore[operator]
+            )
+        ).all(),
+        min_group=min_group,
+    )
+    reflections = count_of(
+        session.exec(
+            select(Reflection.member_id).where(
+                Reflection.community_id == community.id,
+                Reflection.created_at >= start,  # type: ignore[operator]
+                Reflection.created_at < end,  # type: ignore[operator]
+            )
+        ).all(),
+        min_group=min_group,
+    )
     shares = session.exec(
         select(sa.func.count())
         .select_from(Artifact)
@@ -141,10 +154,20 @@ def participation(session: Session, community: Community, week: str) -> str:
             Artifact.created_at < end,  # type: ignore[operator]
         )
     ).one()
-    return (
-        f"This week: {_count(shares, 'share')}, {_count(reflections, 'reflection')}, "
-        f"{_count(checkins, 'check-in')} answered."
-    )
+    shown = [_count(shares, "share")]
+    held = []
+    if reflections.value is not None:
+        shown.append(_count(reflections.value, "reflection"))
+    else:
+        held.append("reflections")
+    if checkins.value is not None:
+        shown.append(_count(checkins.value, "check-in") + " answered")
+    else:
+        held.append("check-ins")
+    line = "This week: " + ", ".join(shown)
+    if held:
+        line += "; " + " and ".join(held) + ": " + held_back(min_group, once="taken part")
+    return line + "."
 
 
 def _names(names: tuple[str, ...], total: int) -> str:
@@ -220,11 +243,13 @@ def render_digest(
     ranked: list[Ranked],
     *,
     intro: str | None = None,
+    min_group: int | None = None,
 ) -> tuple[str, Card]:
     """The digest as text and as a neutral card: introduction, the ranked shares (author,
-    endorsers, best note), the standards, and the participation line."""
+    endorsers, best note), the standards, and the participation line (`min_group`: see
+    `participation`)."""
     title = f"{community.name} — the week's best work ({week})"
-    line = participation(session, community, week)
+    line = participation(session, community, week, min_group=min_group)
     standards = standards_for_digest(session, prompts, community, week)
     standard_fields = []
     for standard in standards:
@@ -331,7 +356,15 @@ def register(router: Router) -> None:
         intro = await prepare_intro(
             ctx.session, ctx.prompts, ctx.llm, community, week, ranked, asker=ctx.ask
         )
-        text, card = render_digest(ctx.session, ctx.prompts, community, week, ranked, intro=intro)
+        text, card = render_digest(
+            ctx.session,
+            ctx.prompts,
+            community,
+            week,
+            ranked,
+            intro=intro,
+            min_group=ctx.settings.min_group,
+        )
         ctx.reply(text, card)
 
     @router.command("digest post", summary="post this week's digest to the community", coach=True)

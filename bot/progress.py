@@ -2,22 +2,25 @@
 
 `member_progress` is one person's own record (their ratings, shares, endorsements) and is
 only ever shown to that person. `community_overview` is what a coach sees: counts per week,
-bands, shared work and activity dates — never the text of a check-in or a reflection.
+bands, shared work and activity dates — never the text of a check-in or a reflection, and no
+figure about fewer than PLNBOT_MIN_GROUP people (bot/small_groups.py). `report` reads the
+same weeks and ratings (`community_weeks`, `last_week_ratings`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from bot.bands import BANDS, band
+from bot.bands import Ratings, band
 from bot.clock import iso_week, week_bounds
 from bot.prompts import PromptLibrary
+from bot.small_groups import Figure, Total, count_of, ratings_of, shown_sum
 from storage.models import (
     Artifact,
     CheckIn,
@@ -25,6 +28,7 @@ from storage.models import (
     Endorsement,
     Goal,
     Member,
+    Membership,
     Reflection,
 )
 from storage.queries import community_members
@@ -174,16 +178,49 @@ def member_progress(session: Session, member: Member) -> MemberProgress:
 
 
 # --- the coach's community view: aggregates only ---------------------------------------
+#
+# Shares and endorsements are posted in the channel by name, and check-ins sent are the
+# bot's own doing: they are counted as they are. Reflections (private ones too), answered
+# check-ins and self-ratings are about what people keep to themselves, so they are figures
+# about a group (bot/small_groups.py): the group is the people behind the figure, and a
+# figure shows only when they are at least PLNBOT_MIN_GROUP without the coach looking.
+# Self-ratings are shown for a *finished* week only: a figure that changes while people
+# answer would show, between two looks, the band of whoever answered in between.
 
 
 @dataclass(frozen=True, kw_only=True)
 class WeekStats:
+    """One ISO week of a community as a coach sees it."""
+
     week: str
     shares: int = 0
     endorsements: int = 0
-    reflections: int = 0
     checkins_sent: int = 0
-    checkins_answered: int = 0
+    reflections: Figure[int]  # the group: the people who wrote them
+    checkins_answered: Figure[int]  # of those sent that week; the group: who answered them
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeekTotals:
+    """The weeks added up. Held-back weeks are left out of the sums of held figures (a total
+    minus the weeks shown would give them away); `checkins_sent_shown` is what was sent in
+    the weeks whose answers are shown, the base of an "answered of sent" ratio."""
+
+    shares: int
+    endorsements: int
+    checkins_sent: int
+    reflections: Total
+    checkins_answered: Total
+    checkins_sent_shown: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeekRatings:
+    """The self-ratings of one finished week: each person's latest rating that week, among
+    the people who checked in (the group)."""
+
+    week: str
+    ratings: Figure[Ratings]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -205,11 +242,12 @@ class CommunityOverview:
     community: Community
     members: int
     weeks: tuple[WeekStats, ...]
-    bands: dict[str, int]
+    totals: WeekTotals
+    ratings: WeekRatings  # the last finished week's
     top: tuple[TopArtifact, ...]
     by_element: tuple[tuple[str, TopArtifact | None], ...]  # (element name, best artifact)
     needs_a_hand: tuple[QuietMember, ...]
-    totals: dict[str, int] = field(default_factory=dict)
+    min_group: int
 
 
 def recent_weeks(today: date, count: int) -> list[str]:
@@ -247,30 +285,37 @@ def _ranked(
     ]
 
 
-def community_overview(
+def community_weeks(
     session: Session,
-    prompts: PromptLibrary,
     community: Community,
     *,
     now: datetime,
-    weeks: int = 8,
-    top: int = 5,
+    weeks: int,
+    min_group: int,
     viewer_id: int | None = None,
-) -> CommunityOverview:
-    """Participation by week, check-ins answered vs sent, bands (counts), top shares, the best
-    share per Future Ready element, and members without a recent check-in (other than the
-    coach who is looking)."""
+) -> tuple[WeekStats, ...]:
+    """The last `weeks` ISO weeks (the community's timezone), oldest first, ending with this
+    one: shares, peer endorsements, reflections, and check-ins the bot sent with how many of
+    them were answered (counted in the week they were sent)."""
     zone = ZoneInfo(community.timezone)
     labels = recent_weeks(now.astimezone(zone).date(), weeks)
-    start_monday = week_bounds(labels[0])[0]
-    since = datetime.combine(start_monday, datetime.min.time(), zone)
+    since = datetime.combine(week_bounds(labels[0])[0], datetime.min.time(), zone)
     counts: dict[str, Counter[str]] = {week: Counter() for week in labels}
+    people: dict[str, dict[str, list[int]]] = {
+        week: {"reflections": [], "checkins_answered": []} for week in labels
+    }
 
-    def tally(kind: str, moments: list[datetime | None]) -> None:
+    def tally(kind: str, moments: list[datetime]) -> None:
         for moment in moments:
             week = _week_of(moment, zone)
             if week in counts:
                 counts[week][kind] += 1
+
+    def by_person(kind: str, rows: list[tuple[datetime, int]]) -> None:
+        for moment, member_id in rows:
+            week = _week_of(moment, zone)
+            if week in people:
+                people[week][kind].append(member_id)
 
     tally(
         "shares",
@@ -297,11 +342,11 @@ def community_overview(
             ).all()
         ),
     )
-    tally(
+    by_person(
         "reflections",
         list(
             session.exec(
-                select(Reflection.created_at).where(
+                select(Reflection.created_at, Reflection.member_id).where(
                     Reflection.community_id == community.id,
                     Reflection.created_at >= since,  # type: ignore[operator]
                 )
@@ -311,39 +356,115 @@ def community_overview(
     # Sent: check-ins the bot sent (scheduled or `checkins send`, which carry a key);
     # answered: those of them that were answered, in the week they were sent.
     sent_rows = session.exec(
-        select(CheckIn.created_at, CheckIn.status).where(
+        select(CheckIn.created_at, CheckIn.status, CheckIn.member_id).where(
             CheckIn.community_id == community.id,
             CheckIn.key.is_not(None),  # type: ignore[union-attr]
             CheckIn.created_at >= since,  # type: ignore[operator]
         )
     ).all()
-    tally("checkins_sent", [created for created, _ in sent_rows])
-    tally("checkins_answered", [created for created, status in sent_rows if status == "answered"])
-    week_stats = tuple(
+    tally("checkins_sent", [created for created, _, _ in sent_rows])
+    by_person(
+        "checkins_answered",
+        [(created, member) for created, status, member in sent_rows if status == "answered"],
+    )
+    return tuple(
         WeekStats(
             week=week,
             shares=counts[week]["shares"],
             endorsements=counts[week]["endorsements"],
-            reflections=counts[week]["reflections"],
             checkins_sent=counts[week]["checkins_sent"],
-            checkins_answered=counts[week]["checkins_answered"],
+            reflections=count_of(
+                people[week]["reflections"], min_group=min_group, viewer=viewer_id
+            ),
+            checkins_answered=count_of(
+                people[week]["checkins_answered"],
+                min_group=min_group,
+                viewer=viewer_id,
+                asked=counts[week]["checkins_sent"],
+            ),
         )
         for week in labels
     )
 
+
+def week_totals(weeks: tuple[WeekStats, ...], *, min_group: int) -> WeekTotals:
+    """The weeks added up (see `WeekTotals`: held-back weeks stay out of held figures)."""
+    return WeekTotals(
+        shares=sum(w.shares for w in weeks),
+        endorsements=sum(w.endorsements for w in weeks),
+        checkins_sent=sum(w.checkins_sent for w in weeks),
+        reflections=shown_sum((w.reflections for w in weeks), min_group=min_group),
+        checkins_answered=shown_sum((w.checkins_answered for w in weeks), min_group=min_group),
+        checkins_sent_shown=sum(w.checkins_sent for w in weeks if w.checkins_answered.shown),
+    )
+
+
+def last_week_ratings(
+    session: Session,
+    community: Community,
+    *,
+    now: datetime,
+    min_group: int,
+    viewer_id: int | None = None,
+) -> WeekRatings:
+    """Bands and the average of last week's self-ratings: each person's latest rating that
+    week, from check-ins sent to this community or started by one of its members. A finished
+    week, so the figure no longer moves as people answer (see the note above)."""
+    zone = ZoneInfo(community.timezone)
+    week = iso_week(now.astimezone(zone).date() - timedelta(weeks=1))
+    monday, next_monday = week_bounds(week)
+    start = datetime.combine(monday, datetime.min.time(), zone)
+    end = datetime.combine(next_monday, datetime.min.time(), zone)
+    members = select(Membership.member_id).where(Membership.community_id == community.id)
+    rows = session.exec(
+        select(CheckIn.member_id, CheckIn.rating)
+        .where(
+            sa.or_(
+                CheckIn.community_id == community.id,
+                sa.and_(
+                    CheckIn.community_id.is_(None),  # type: ignore[union-attr]
+                    CheckIn.member_id.in_(members),  # type: ignore[attr-defined]
+                ),
+            ),
+            CheckIn.status == "answered",
+            CheckIn.rating.is_not(None),  # type: ignore[union-attr]
+            CheckIn.answered_at >= start,  # type: ignore[operator]
+            CheckIn.answered_at < end,  # type: ignore[operator]
+        )
+        .order_by(CheckIn.answered_at, CheckIn.id)  # type: ignore[arg-type]
+    ).all()
+    latest = {member_id: rating for member_id, rating in rows if rating is not None}
+    return WeekRatings(week=week, ratings=ratings_of(latest, min_group=min_group, viewer=viewer_id))
+
+
+def community_overview(
+    session: Session,
+    prompts: PromptLibrary,
+    community: Community,
+    *,
+    now: datetime,
+    min_group: int,
+    weeks: int = 8,
+    top: int = 5,
+    viewer_id: int | None = None,
+) -> CommunityOverview:
+    """Participation by week, check-ins answered vs sent, last week's bands, top shares, the
+    best share per Future Ready element, and members without a recent check-in (other than
+    the coach who is looking, `viewer_id`). Figures about people follow bot/small_groups.py."""
+    week_stats = community_weeks(
+        session, community, now=now, weeks=weeks, min_group=min_group, viewer_id=viewer_id
+    )
     members = community_members(session, community_id=community.id or 0)
-    bands: dict[str, int] = {name: 0 for _, _, name in BANDS}
     quiet: list[QuietMember] = []
     for member in members:
-        latest = session.exec(
-            select(CheckIn.rating, CheckIn.answered_at)
+        if member.id == viewer_id:
+            continue
+        last = session.exec(
+            select(CheckIn.answered_at)
             .where(CheckIn.member_id == member.id, CheckIn.status == "answered")
             .order_by(CheckIn.answered_at.desc())  # type: ignore[union-attr]
         ).first()
-        if latest is not None and latest[0] is not None:
-            bands[band(latest[0])] += 1
-        last = latest[1] if latest is not None else None
-        if member.id != viewer_id and (last is None or last < now - NEEDS_A_HAND_AFTER):
+        if last is None or last < now - NEEDS_A_HAND_AFTER:
             shares = session.exec(
                 select(sa.func.count())
                 .select_from(Artifact)
@@ -361,15 +482,12 @@ def community_overview(
         community=community,
         members=len(members),
         weeks=week_stats,
-        bands=bands,
+        totals=week_totals(week_stats, min_group=min_group),
+        ratings=last_week_ratings(
+            session, community, now=now, min_group=min_group, viewer_id=viewer_id
+        ),
         top=tuple(_ranked(session, community, limit=top)),
         by_element=tuple(by_element),
         needs_a_hand=tuple(quiet),
-        totals={
-            "shares": sum(w.shares for w in week_stats),
-            "endorsements": sum(w.endorsements for w in week_stats),
-            "reflections": sum(w.reflections for w in week_stats),
-            "checkins_sent": sum(w.checkins_sent for w in week_stats),
-            "checkins_answered": sum(w.checkins_answered for w in week_stats),
-        },
+        min_group=min_group,
     )

@@ -75,18 +75,39 @@ def figure(value: T, *, people: int, min_group: int) -> Figure[T]:
     return Figure(value=value, people=people, min_group=min_group)
 
 
-def count_of(people_by_event: Iterable[int], *, min_group: int) -> Figure[int]:
+def _others(people: Iterable[int], viewer: int | None) -> int:
+    """The group's size as the viewer sees it: they know their own answers and could take
+    them out of a figure, so they don't count towards the group that protects the others."""
+    return len(set(people) - {viewer})
+
+
+def count_of(
+    people_by_event: Iterable[int],
+    *,
+    min_group: int,
+    viewer: int | None = None,
+    asked: int | None = None,
+) -> Figure[int]:
     """A count of events (check-ins answered, reflections written) given as one person id
-    per event: the group is the distinct people behind them, so 12 check-ins from 2
-    people is held back like 2 check-ins would be."""
+    per event: the group is the distinct people behind them (other than `viewer`), so 12
+    check-ins from 2 people are held back as 2 would be — and so is 0, which says of every
+    one of them that they didn't. `asked`, when given, is how many were asked (check-ins
+    sent): when nobody was, the count is about no one and shows as 0."""
     ids = list(people_by_event)
-    return figure(len(ids), people=len(set(ids)), min_group=min_group)
+    if asked == 0 and not ids:
+        return Figure(value=0, people=0, min_group=check_min_group(min_group))
+    return figure(len(ids), people=_others(ids, viewer), min_group=min_group)
 
 
-def ratings_of(rating_by_person: Mapping[int, int], *, min_group: int) -> Figure[Ratings]:
-    """Band counts and the average of one rating per person (person id -> rating)."""
+def ratings_of(
+    rating_by_person: Mapping[int, int], *, min_group: int, viewer: int | None = None
+) -> Figure[Ratings]:
+    """Band counts and the average of one rating per person (person id -> rating); the group
+    is those people, other than `viewer`."""
     return figure(
-        summarise(rating_by_person.values()), people=len(rating_by_person), min_group=min_group
+        summarise(rating_by_person.values()),
+        people=_others(rating_by_person, viewer),
+        min_group=min_group,
     )
 
 

@@ -223,13 +223,15 @@ async def test_private_checkins_never_reach_the_channel_digest_or_report(
 ) -> None:
     secret = "PRIVATE-worried about my observation"
     everything: list[Sent] = []
+    story.bot.settings = story.bot.settings.model_copy(update={"min_group": 3})
     await setup_community(story)
-    story.platform.members[CHANNEL] = ["U_COACH", "U_ANA", "U_BEN"]
+    story.platform.members[CHANNEL] = ["U_COACH", "U_ANA", "U_BEN", "U_CARA"]
 
-    # The coach sends check-ins; Ana answers privately, Ben shares his.
+    # The coach sends check-ins; Ana and Cara answer privately, Ben shares his.
     everything += await story.command("U_COACH", "checkins send")
     everything += await story.deliver()
     everything += await story.say("U_ANA", f"3 - {secret}")
+    everything += await story.say("U_CARA", "5 - PRIVATE-still finding my feet")
     shared = only(await story.say("U_BEN", "8 - students ran the gallery walk"))
     assert shared.message.card is not None
     everything += await story.press(
@@ -243,9 +245,11 @@ async def test_private_checkins_never_reach_the_channel_digest_or_report(
     everything += await story.command("U_COACH", "digest preview")
     everything += await story.command("U_COACH", "digest post")
     everything += await story.deliver()
+    story.clock.advance(timedelta(days=7))  # bands show for a finished week
     report = await story.command("U_COACH", "report")
     everything += report
-    assert "Investigating 1" in text_of(report) and "Staging 1" in text_of(report)
+    assert "Investigating 1, Envisioning 1, Planning 0, Staging 1" in text_of(report)
+    assert "PRIVATE" not in text_of(report)
 
     not_to_ana = [s for s in everything if s.conversation.channel_id != "D-U_ANA"]
     assert secret not in text_of(not_to_ana)

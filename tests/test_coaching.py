@@ -3,6 +3,8 @@ the community report (counts and bands only)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlmodel import select
 
@@ -204,12 +206,17 @@ async def test_checkins_send_queues_one_per_member_per_day_and_delivers_dms(
 
 
 async def test_report_shows_counts_and_bands_only(story: Story, db: Database) -> None:
+    # Three teachers is a group large enough for this test (PLNBOT_MIN_GROUP=3); the
+    # default of 5, and what a smaller group reads, are tests/test_small_groups.py's.
+    story.bot.settings = story.bot.settings.model_copy(update={"min_group": 3})
     await setup_community(story)
     story.platform.members[CHANNEL] = ["U_COACH", "U_ANA", "U_BEN", "U_CARA"]
     await story.command("U_COACH", "checkins send")
     await story.deliver()
     await story.say("U_ANA", "2 - PRIVATE: overwhelmed this week")
     await story.say("U_BEN", "9 - PRIVATE: students ran the review")
+    await story.say("U_CARA", "6 - PRIVATE: choice boards again")
+    story.clock.advance(timedelta(days=7))  # the week they answered in is over
     card = await share(story, "U_CARA", "https://example.org/c", "Choice board")
     await story.press(
         "U_ANA", "endorse", card.message.card.buttons[0].value if card.message.card else ""
@@ -220,12 +227,15 @@ async def test_report_shows_counts_and_bands_only(story: Story, db: Database) ->
     assert report.text.splitlines() == [
         "Report for Math PLN",
         "Members: 4",
-        "Check-ins (4 weeks): 2 answered of 4 sent",
-        "Latest self-ratings: Investigating 1, Envisioning 0, Planning 0, Staging 1",
-        "This week (2026-W48): 1 shares, 1 endorsements",
-        "Reflections (4 weeks): 0",
-        "May need a hand: 2 without a check-in in 3 weeks",
+        "Check-ins (4 weeks): 3 answered of 4 sent",
+        "Self-ratings last week (2026-W48): Investigating 1, Envisioning 0, Planning 1, "
+        "Staging 1 · average 5.7 (3 people)",
+        "This week (2026-W49): 1 shares, 1 endorsements",
+        "Reflections (4 weeks): fewer than 3 people — shown once 3 have reflected in a week",
+        "May need a hand: 1 without a check-in in 3 weeks",
         "Undelivered messages (4 weeks): 0",
+        "Figures about fewer than 3 people are held back, so no one's private answers can be "
+        "picked out of them.",
     ]
     everything = text_of([report])
     assert "PRIVATE" not in everything

@@ -270,6 +270,7 @@ async def test_a_pause_that_starts_after_queueing_still_stops_the_checkin(
 
 
 async def test_private_reflections_stay_private(story: Story, db: Database) -> None:
+    story.bot.settings = story.bot.settings.model_copy(update={"min_group": 3})
     await setup_community(story)
     prompt = public(await story.command("U_COACH", "prompt"))
     assert prompt.message.card is not None
@@ -281,4 +282,12 @@ async def test_private_reflections_stay_private(story: Story, db: Database) -> N
     [reflection] = rows(db, Reflection)
     assert (reflection.text, reflection.is_private) == ("Just for me", True)
     report = only(await story.command("U_COACH", "report"))
-    assert "Just for me" not in report.text and "Reflections (4 weeks): 1" in report.text
+    assert "Just for me" not in report.text
+    assert "Reflections (4 weeks): fewer than 3 people" in report.text  # one person's
+    # Private reflections are counted, never shown, once enough people have written one.
+    for user in ("U_BEN", "U_CARA"):
+        await story.press(user, "reflect_private", prompt.message.card.buttons[0].value)
+        await story.say(user, f"Just for me too, {user}")
+    report = only(await story.command("U_COACH", "report"))
+    assert "Just for me" not in report.text
+    assert "Reflections (4 weeks): 3 in the 1 week with 3 or more people reflecting" in report.text

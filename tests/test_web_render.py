@@ -16,9 +16,11 @@ from adapters.web.charts import (
     rating_chart,
 )
 from adapters.web.render import card_html, safe_url, text_html
+from bot.bands import summarise
 from bot.events import CommandEvent, MessageEvent
 from bot.messages import Button, Card, Field, Input, Option
 from bot.progress import RatingPoint, WeekStats
+from bot.small_groups import count_of
 
 
 def test_text_is_escaped_and_marked_up() -> None:
@@ -170,18 +172,25 @@ def test_community_charts_use_the_okabe_ito_palette_and_describe_their_data() ->
             week="2026-W47",
             shares=2,
             endorsements=3,
-            reflections=1,
+            reflections=count_of([1, 2, 3, 4, 5], min_group=5),
             checkins_sent=4,
-            checkins_answered=3,
+            checkins_answered=count_of([1, 2, 3, 4, 5, 5], min_group=5),
         ),
-        WeekStats(week="2026-W48"),
+        WeekStats(
+            week="2026-W48",
+            reflections=count_of([], min_group=5),
+            checkins_answered=count_of([], min_group=5, asked=0),
+        ),
     ]
     svg = participation_chart("p", weeks)
-    assert "2026-W47: 2 shares, 3 endorsements, 1 reflections, 3 check-ins answered" in svg
+    assert "2026-W47: 2 shares, 3 endorsements, 5 reflections, 6 check-ins answered" in svg
     assert 'data-week="2026-W47" data-series="endorsements" data-value="3"' in svg
+    assert "2026-W48: 0 shares, 0 endorsements, reflections: fewer than 5 people" in svg
+    assert 'data-week="2026-W48" data-series="reflections"' not in svg  # held back: no bar
     assert set(re.findall(r'fill="(#[0-9A-F]{6})"', svg)) <= set(OKABE_ITO.values())
-    bands = bands_chart("b", {"Investigating": 1, "Envisioning": 0, "Planning": 2, "Staging": 0})
-    assert "Planning: 2 members" in bands and 'data-band="Planning" data-value="2"' in bands
+    bands = bands_chart("b", summarise([2, 6, 7]), week="2026-W47")
+    assert "Planning: 2 of 3 people" in bands and 'data-band="Planning" data-value="2"' in bands
+    assert "average 5.0 out of 10" in bands and "Self-ratings in 2026-W47" in bands
 
 
 def test_slack_renders_a_link_button_with_its_url() -> None:

@@ -5,6 +5,10 @@ without colour (every value is also written as text), and described for screen r
 Colours are the Okabe–Ito palette, distinguishable with the common colour-vision
 deficiencies. Only presentation attributes are used (no inline `style`), so the pages'
 Content-Security-Policy needs no 'unsafe-inline'.
+
+A figure held back by the small-group rule (bot/small_groups.py) gets no bar and no number:
+its description reads "fewer than N people". The bands chart is only ever drawn for a
+group that is shown (it takes the shown `Ratings`).
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 
-from bot.bands import BANDS
+from bot.bands import BANDS, Ratings
 from bot.progress import RatingPoint, WeekStats
+from bot.small_groups import Figure
 
 OKABE_ITO = {
     "orange": "#E69F00",
@@ -193,19 +198,33 @@ def _week_label(week: str) -> str:
     return week.split("-")[1] if "-" in week else week
 
 
+def _value(week: WeekStats, key: str) -> int | None:
+    """A week's number for `key`, None when it is a held-back figure."""
+    value = getattr(week, key)
+    return value.value if isinstance(value, Figure) else int(value)
+
+
+def _said(week: WeekStats, key: str, label: str) -> str:
+    """`3 reflections`, or `reflections: fewer than 5 people` for a held-back figure."""
+    value = getattr(week, key)
+    if isinstance(value, Figure) and not value.shown:
+        return f"{label}: {value.text}"
+    return f"{_value(week, key)} {label}"
+
+
 def participation_chart(chart_id: str, weeks: Sequence[WeekStats]) -> str:
     """Shares, endorsements, reflections and answered check-ins per ISO week (grouped bars)."""
     width, height = 720, 290
     left, right, top, bottom = 40, 12, 40, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     desc = "; ".join(
-        f"{w.week}: "
-        + ", ".join(f"{getattr(w, key)} {label.lower()}" for key, label, _ in PARTICIPATION)
+        f"{w.week}: " + ", ".join(_said(w, key, label.lower()) for key, label, _ in PARTICIPATION)
         for w in weeks
     )
     out = _open(chart_id, width, height, "Participation by week", desc or "No weeks.")
     out += _legend([(label, colour) for _, label, colour in PARTICIPATION], left, 18)
-    most = max([getattr(w, key) for w in weeks for key, _, _ in PARTICIPATION] or [0])
+    values = [_value(w, key) for w in weeks for key, _, _ in PARTICIPATION]
+    most = max([v for v in values if v is not None] or [0])
     grid, ceiling = _axis(left, top, plot_w, plot_h, most)
     out += grid
     group = plot_w / max(1, len(weeks))
@@ -213,7 +232,9 @@ def participation_chart(chart_id: str, weeks: Sequence[WeekStats]) -> str:
     for index, week in enumerate(weeks):
         start = left + index * group + (group - bar * len(PARTICIPATION)) / 2
         for position, (key, label, colour) in enumerate(PARTICIPATION):
-            value = getattr(week, key)
+            value = _value(week, key)
+            if value is None:  # held back: no bar, no number
+                continue
             bar_h = value / ceiling * plot_h
             x = start + position * bar
             y = top + plot_h - bar_h
@@ -237,13 +258,18 @@ def participation_chart(chart_id: str, weeks: Sequence[WeekStats]) -> str:
 
 
 def checkins_chart(chart_id: str, weeks: Sequence[WeekStats]) -> str:
-    """Check-ins the bot sent per week, and how many of them were answered."""
+    """Check-ins the bot sent per week, and how many of them were answered (when shown)."""
     width, height = 720, 250
     left, right, top, bottom = 40, 12, 40, 40
     plot_w, plot_h = width - left - right, height - top - bottom
-    desc = "; ".join(
-        f"{w.week}: {w.checkins_answered} answered of {w.checkins_sent} sent" for w in weeks
-    )
+
+    def described(w: WeekStats) -> str:
+        answered = w.checkins_answered
+        if not answered.shown:
+            return f"{w.week}: {w.checkins_sent} sent, answered by {answered.text}"
+        return f"{w.week}: {answered.value} answered of {w.checkins_sent} sent"
+
+    desc = "; ".join(described(w) for w in weeks)
     out = _open(chart_id, width, height, "Check-ins answered vs sent", desc or "No weeks.")
     out += _legend([("Sent", OKABE_ITO["sky_blue"]), ("Answered", OKABE_ITO["blue"])], left, 18)
     most = max([w.checkins_sent for w in weeks] or [0])
@@ -253,10 +279,13 @@ def checkins_chart(chart_id: str, weeks: Sequence[WeekStats]) -> str:
     bar = min(34.0, group * 0.5)
     for index, week in enumerate(weeks):
         x = left + index * group + (group - bar) / 2
-        for key, value, colour, inset in (
-            ("sent", week.checkins_sent, OKABE_ITO["sky_blue"], 0.0),
-            ("answered", week.checkins_answered, OKABE_ITO["blue"], bar * 0.2),
-        ):
+        answered = week.checkins_answered.value
+        series: list[tuple[str, int, str, float]] = [
+            ("sent", week.checkins_sent, OKABE_ITO["sky_blue"], 0.0)
+        ]
+        if answered is not None:
+            series.append(("answered", answered, OKABE_ITO["blue"], bar * 0.2))
+        for key, value, colour, inset in series:
             bar_h = value / ceiling * plot_h
             out.append(
                 f'<rect class="bar" data-week="{week.week}" data-series="{key}" '
@@ -266,10 +295,11 @@ def checkins_chart(chart_id: str, weeks: Sequence[WeekStats]) -> str:
             )
         if week.checkins_sent:
             y = top + plot_h - week.checkins_sent / ceiling * plot_h
+            shown = f"{answered}/{week.checkins_sent}"
+            label = shown if answered is not None else f"{week.checkins_sent} sent"
             out.append(
                 f'<text x="{x + bar / 2:.1f}" y="{y - 4:.1f}" font-size="11" '
-                f'text-anchor="middle" fill="{INK}">{week.checkins_answered}/'
-                f"{week.checkins_sent}</text>"
+                f'text-anchor="middle" fill="{INK}">{label}</text>'
             )
         out.append(
             f'<text x="{left + index * group + group / 2:.1f}" y="{top + plot_h + 18}" '
@@ -279,15 +309,22 @@ def checkins_chart(chart_id: str, weeks: Sequence[WeekStats]) -> str:
     return "".join(out)
 
 
-def bands_chart(chart_id: str, bands: dict[str, int]) -> str:
-    """How many members' latest self-rating falls in each band (counts only)."""
+def bands_chart(chart_id: str, ratings: Ratings, *, week: str) -> str:
+    """How one week's self-ratings (one per person who checked in) fall into the bands, with
+    their average. Only for a group the small-group rule shows: it takes the shown value."""
+    bands = ratings.bands
     width, row = 560, 34
     left, top = 150, 10
     height = top * 2 + row * len(BANDS)
     most = max(bands.values() or [0]) or 1
     plot_w = width - left - 60
-    desc = "; ".join(f"{name}: {bands.get(name, 0)} members" for _, _, name in BANDS)
-    out = _open(chart_id, width, height, "Latest self-rating of each member, by band", desc)
+    desc = (
+        "; ".join(
+            f"{name}: {bands.get(name, 0)} of {ratings.people} people" for _, _, name in BANDS
+        )
+        + f"; average {ratings.average:.1f} out of 10"
+    )
+    out = _open(chart_id, width, height, f"Self-ratings in {week}, by band", desc)
     for index, (low, high, name) in enumerate(BANDS):
         value = bands.get(name, 0)
         y = top + index * row

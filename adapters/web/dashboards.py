@@ -6,7 +6,8 @@
 
 A tampered, foreign or expired link gets 403 and the page says what to do. A member link
 shows that member's data only; a community link shows aggregates, shared work and activity
-dates, never the text of a check-in or reflection.
+dates, never the text of a check-in or reflection, and no figure about fewer than
+PLNBOT_MIN_GROUP people (bot/small_groups.py: they read "fewer than N people").
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bot.dispatch import Bot
 from bot.links import DashboardLinks, Grant, LinkRefused
 from bot.portfolio import portfolio_csv, portfolio_filename, portfolio_pdf, portfolio_record
 from bot.progress import community_overview, member_progress
+from bot.small_groups import fewer_than, reason
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -127,8 +129,10 @@ class Dashboards:
             self.bot.prompts,
             grant.community,
             now=self.bot.clock.now(),
+            min_group=self.bot.settings.min_group,
             viewer_id=grant.member.id,
         )
+        ratings = overview.ratings.ratings
         names = {key: e.name for key, e in self.bot.prompts.elements.items()}
 
         def share(top: Any) -> dict[str, Any]:
@@ -153,7 +157,14 @@ class Dashboards:
             ],
             participation_svg=participation_chart("participation-chart", overview.weeks),
             checkins_svg=checkins_chart("checkins-chart", overview.weeks),
-            bands_svg=bands_chart("bands-chart", overview.bands),
+            # No chart at all for a held-back week: its bars would be the figure.
+            bands_svg=(
+                bands_chart("bands-chart", ratings.value, week=overview.ratings.week)
+                if ratings.value is not None
+                else ""
+            ),
+            fewer_than=fewer_than(overview.min_group),
+            held_reason=reason(overview.min_group),
         )
         return Page(200, html.encode(), "text/html")
 
