@@ -38,6 +38,7 @@ PERMANENT_ERRORS = {
     "invalid_auth",
     "user_not_found",
     "cannot_dm_bot",
+    "user_not_in_channel",
 }
 
 
@@ -156,13 +157,23 @@ class SlackPlatform:
             return MessageRef(conversation=conversation, message_id="")
         if message.visibility is Visibility.EPHEMERAL and not conversation.is_dm:
             assert message.to is not None
-            result = await self._call(
-                team,
-                "chat.postEphemeral",
-                channel=conversation.channel_id,
-                user=message.to.user_id,
-                **payload,
-            )
+            try:
+                result = await self._call(
+                    team,
+                    "chat.postEphemeral",
+                    channel=conversation.channel_id,
+                    user=message.to.user_id,
+                    **payload,
+                )
+            except DeliveryError as error:
+                if "user_not_in_channel" not in str(error):
+                    raise
+                # Someone acting on a card outside its channel (a form, a shared link):
+                # their answer comes as a direct message instead.
+                result = await self._call(
+                    team, "chat.postMessage", channel=message.to.user_id, **payload
+                )
+                return MessageRef(conversation=conversation, message_id="")
             return MessageRef(
                 conversation=conversation, message_id=str(result.get("message_ts", ""))
             )
