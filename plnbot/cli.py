@@ -277,7 +277,8 @@ def teams_manifest(
 
 
 tokens_app = typer.Typer(
-    help="Slack tokens stored by OAuth installs, encrypted with PLNBOT_TOKEN_KEY.",
+    help="Slack tokens stored by OAuth installs, encrypted with PLNBOT_TOKEN_KEY. To rotate: "
+    "make a key, set PLNBOT_TOKEN_KEY=new,old, run `plnbot tokens rotate`, then drop the old key.",
     no_args_is_help=True,
 )
 app.add_typer(tokens_app, name="tokens")
@@ -285,8 +286,7 @@ app.add_typer(tokens_app, name="tokens")
 
 @tokens_app.command("new-key")
 def tokens_new_key() -> None:
-    """Print a fresh key for PLNBOT_TOKEN_KEY (to rotate: put it first, keep the old one after
-    it, run `plnbot tokens rotate`, then drop the old one)."""
+    """Print a fresh key for PLNBOT_TOKEN_KEY."""
     from storage.secrets import new_key
 
     typer.echo(new_key())
@@ -294,18 +294,23 @@ def tokens_new_key() -> None:
 
 @tokens_app.command("rotate")
 def tokens_rotate() -> None:
-    """Re-encrypt every stored Slack token with the first key in PLNBOT_TOKEN_KEY (tokens
-    stored in plain text before encryption included)."""
+    """Re-encrypt every stored Slack token, plain-text ones too, with the first key."""
+    import sqlalchemy as sa
+
     from storage.db import Database, DatabaseError
     from storage.secrets import TokenCipher, TokenKeyError, rotate_tokens
+    from storage.slack_tables import slack_bots
 
     settings = settings_or_exit()
     if not settings.token_key:
         fail("PLNBOT_TOKEN_KEY: not set; make a key with `plnbot tokens new-key`")
+    url = sa.engine.make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        fail(f"DATABASE_URL: no database at {url.database!r}")  # and none made by mistake
     database = Database(settings.database_url)
     try:
         database.ping()
-        if database.current_revision() is None:
+        if not sa.inspect(database.engine).has_table(slack_bots.name):
             fail("DATABASE_URL: no PLN Bot tables there yet (run `plnbot db upgrade`)")
         result = rotate_tokens(database.engine, TokenCipher(settings.token_key))
     except DatabaseError as exc:

@@ -24,6 +24,7 @@ from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from typer.testing import CliRunner
 
+from adapters.slack.stores import InstallationStore
 from bot.config import ConfigError, Settings, load_settings
 from plnbot.cli import app as cli
 from plnbot.runtime import Runtime, build_runtime, make_web_app
@@ -304,6 +305,59 @@ async def test_a_wrong_key_gives_a_clear_error_not_a_crash(
     bot = await serve(STRANGER_KEY)
     assert await bot.open_home("EvHome2") == 200
     assert await published_with(slack_api, 1) == TOKEN
+
+
+async def test_every_secret_slack_sdk_keeps_is_sealed_in_both_tables(db: Database) -> None:
+    store = InstallationStore(CLIENT_ID, db.engine, token_key=OLD_KEY)
+    secrets = {
+        "bot_token": "xoxb-7403120000000-7403120000001-BotSecretBotSecret00",
+        "bot_refresh_token": "xoxe-1-BotRefreshSecret0000000000",
+        "user_token": "xoxp-7403120000000-7403120000002-UserSecretUserSecret",
+        "user_refresh_token": "xoxe-1-UserRefreshSecret000000000",
+        "incoming_webhook_url": "https://hooks.slack.com/services/T0001/B0001/HookSecretHookSecret0000",
+    }
+    installation = Installation(
+        app_id="A0001",
+        enterprise_id=None,
+        team_id="T0001",
+        user_id="U_ADMIN",
+        bot_id="B0001",
+        bot_user_id="UBOT",
+        incoming_webhook_channel="#pln",
+        incoming_webhook_configuration_url="https://pln.slack.com/services/B0001",
+        **secrets,
+    )
+    await store.async_save(installation)
+
+    assert installation.bot_token == secrets["bot_token"]  # Bolt's own object is left as it was
+    assert {value: where_it_appears(db, value) for value in secrets.values()} == {
+        value: [] for value in secrets.values()
+    }
+    found = await store.async_find_installation(enterprise_id=None, team_id="T0001")
+    assert found is not None and {name: getattr(found, name) for name in secrets} == secrets
+    mine = await store.async_find_installation(
+        enterprise_id=None, team_id="T0001", user_id="U_ADMIN"
+    )
+    assert mine is not None and mine.user_token == secrets["user_token"]
+    assert mine.bot_token == secrets["bot_token"]  # slack_sdk copies it from the bot row
+    bot = await store.async_find_bot(enterprise_id=None, team_id="T0001")
+    assert bot is not None
+    assert (bot.bot_token, bot.bot_refresh_token) == (
+        secrets["bot_token"],
+        secrets["bot_refresh_token"],
+    )
+
+
+async def test_a_secret_too_long_for_its_column_is_refused_on_every_database(db: Database) -> None:
+    """slack_sdk's token columns are VARCHAR(200): PostgreSQL would refuse a longer value and
+    SQLite keep it, so the store refuses first, the same way on both, naming the column."""
+    store = InstallationStore(CLIENT_ID, db.engine, token_key=OLD_KEY)
+    rotating = "xoxe.xoxb-1-" + "R" * 140  # what token rotation would hand out (it is off)
+    with pytest.raises(ValueError, match=r"^slack_installations\.bot_token: sealed, this value"):
+        await store.async_save(
+            Installation(app_id="A0001", team_id="T0001", user_id="U_ADMIN", bot_token=rotating)
+        )
+    assert stored_tokens(db) == {"slack_installations": [], "slack_bots": []}
 
 
 def test_new_key_prints_a_fresh_key_even_before_one_is_configured(
