@@ -220,7 +220,7 @@ def register(router: Router) -> None:
             ctx.reply("I've sent you a check-in as a direct message — it stays private.")
             ctx.dm(text, card)
 
-    @router.flow("checkin")
+    @router.flow("checkin", waiting="your check-in")
     async def checkin_step(ctx: Context, step: str, text: str, data: dict[str, Any]) -> None:
         checkin = ctx.owned(CheckIn, data.get("checkin", ""))
         if checkin is None or checkin.status != "open":

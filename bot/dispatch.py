@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable, Coroutine, Hashable, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlmodel import Session
@@ -63,6 +64,7 @@ from storage.queries import (
 )
 
 log = logging.getLogger(__name__)
+QUESTION_LIFETIME = timedelta(hours=48)  # a question left unanswered this long has closed
 T = TypeVar("T")
 
 FEATURES = (help, profiles, goals, checkins, reflections, evidence, endorsements, digests)
@@ -414,15 +416,37 @@ class Bot:
         if not event.conversation.is_dm or not text:
             return  # the bot doesn't read channel chatter
         state = ctx.flow()
-        if state is not None and text.lower() in ("cancel", "stop"):
+        expired = state is not None and ctx.now - state.updated_at > QUESTION_LIFETIME
+        if expired:
             ctx.clear_flow()
-            ctx.reply("Okay, stopped. Nothing else was changed.")
+            state = None
+        if text.lower() in ("cancel", "stop"):
+            if state is not None:
+                ctx.clear_flow()
+                ctx.reply("Okay, stopped: I've dropped that question. Nothing else was changed.")
+            else:
+                ctx.reply("There's nothing waiting to cancel. Type `help` to see what I can do.")
             return
         if state is not None and state.flow in self.router.flows:
-            await self.router.flows[state.flow](ctx, state.step, text, json.loads(state.data))
+            if not self.router.is_exact_command(text):
+                await self.router.flows[state.flow](ctx, state.step, text, json.loads(state.data))
+                return
+            # A command always runs; the question waits and is mentioned again.
+            await self.run_command(ctx, text)
+            if ctx.flow() is not None:
+                waiting = self.router.waiting.get(state.flow, "my question")
+                ctx.reply(
+                    f"(I'm still waiting on {waiting}: answer it when you're ready, or type `cancel` to drop it.)"
+                )
             return
         if self.router.is_command(text):
             await self.run_command(ctx, text)
+            return
+        if expired:
+            ctx.reply(
+                "The question I asked earlier has closed, so I didn't take that as an answer. "
+                "Type `checkin` or `profile` to start again, or `help` to see everything."
+            )
             return
         await self.router.listener("dm_text")(ctx)
 

@@ -381,7 +381,7 @@ def register(router: Router) -> None:
         ctx.clear_flow()
         ctx.reply("Kept. Nothing was deleted.")
 
-    @router.flow("forget")
+    @router.flow("forget", waiting="whether to delete your data")
     async def forget_flow(ctx: Context, step: str, text: str, data: dict[str, Any]) -> None:
         if text.strip().lower() in ("confirm", "yes", "forget confirm"):
             await _do_forget(ctx)

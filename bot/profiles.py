@@ -296,5 +296,5 @@ def register(router: Router) -> None:
     router.command("profile show", show, summary="see your profile")
     router.action("profile_save", save_profile_form)
     router.action("profile_open", open_profile)
-    router.flow("profile", profile_step)
+    router.flow("profile", profile_step, waiting="your profile questions")
     router.on("joined", welcome)

@@ -226,7 +226,7 @@ def register(router: Router) -> None:
         if not ctx.conversation.is_dm:
             ctx.reply("I've sent you the prompt as a direct message.")
 
-    @router.flow("reflection")
+    @router.flow("reflection", waiting="your reflection")
     async def private_reflection(ctx: Context, step: str, text: str, data: dict[str, Any]) -> None:
         if len(text) > MAX_REFLECTION:
             raise UsageError(

@@ -46,6 +46,7 @@ class Router:
         self.flows: dict[str, FlowHandler] = {}
         self.listeners: dict[str, ActionHandler] = {}
         self.wanted: dict[str, Wanted] = {}
+        self.waiting: dict[str, str] = {}
 
     def command(
         self,
@@ -79,9 +80,15 @@ class Router:
 
         return register(handler) if handler is not None else register
 
-    def flow(self, name: str, handler: FlowHandler | None = None) -> Any:
+    def flow(
+        self, name: str, handler: FlowHandler | None = None, *, waiting: str = "my question"
+    ) -> Any:
+        """A multi-step conversation in the DM. `waiting` names its open question when a
+        command runs meanwhile ("your check-in"): commands always run, the question waits."""
+
         def register(fn: FlowHandler) -> FlowHandler:
             self.flows[name] = fn
+            self.waiting[name] = waiting
             return fn
 
         return register(handler) if handler is not None else register
@@ -120,6 +127,17 @@ class Router:
 
     def is_command(self, text: str) -> bool:
         return self.match(text) is not None or self.family(text) is not None
+
+    def is_exact_command(self, text: str) -> bool:
+        """`text` reads as a whole command: its words, with arguments only where it takes
+        them. While a question waits this is what runs as a command ("me" does, "me too,
+        it went well" is an answer)."""
+        found = self.match(text)
+        if found is None:
+            return False
+        command, args = found
+        takes_args = command.needs_args or "<" in command.usage or "[" in command.usage
+        return takes_args or not args
 
     def family(self, text: str) -> list[Command] | None:
         """Commands that share the first word (`goal` -> goal add, goal list, goal done)."""
