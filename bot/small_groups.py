@@ -113,9 +113,10 @@ def ratings_of(
 
 @dataclass(frozen=True, kw_only=True)
 class Total:
-    """The sum of the parts of a figure that are shown (weeks, say); `value` None when none
-    is. A held-back part is never added in: the total minus the shown parts would give it
-    away, so a total says how many parts it leaves out instead."""
+    """The sum of the parts of a figure that are shown (weeks, say). A held-back part is
+    never added in — the total minus the parts shown would give it away — so a total says
+    how many of its `parts` it leaves out (`held`); `value` is None when it leaves out all
+    of them. Parts about no one (a week nobody was asked) are not parts at all."""
 
     value: int | None
     parts: int
@@ -129,12 +130,13 @@ class Total:
 
 def shown_sum(parts: Iterable[Figure[int]], *, min_group: int) -> Total:
     """Add up the shown parts only (see `Total`)."""
-    values = [part.value for part in parts]
-    kept = [value for value in values if value is not None]
+    figures = list(parts)
+    counted = [f.value for f in figures if f.value is not None and f.people != 0]
+    held = sum(1 for f in figures if f.value is None)
     return Total(
-        value=sum(kept) if kept else None,
-        parts=len(values),
-        held=len(values) - len(kept),
+        value=sum(counted) if counted or not held else None,
+        parts=len(counted) + held,
+        held=held,
         min_group=min_group,
     )
 
