@@ -62,3 +62,13 @@ class ReachCheck(Protocol):
     async def unreachable(self, users: list[UserRef]) -> list[UserRef]:
         """The `users` a direct message can't reach now."""
         ...
+
+
+@runtime_checkable
+class FormCheck(Protocol):
+    """Optional: a platform that can show a form only in some conversations (Slack opens a
+    modal only with a fresh trigger, from a command or a click, never from a typed DM)."""
+
+    def shows_forms(self, conversation: ConversationRef) -> bool:
+        """Whether a card with inputs sent in answer here appears as a form."""
+        ...

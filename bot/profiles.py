@@ -14,6 +14,7 @@ from typing import Any
 from bot.config import check_timezone
 from bot.context import Context, UsageError
 from bot.messages import Button, Card, Field, Input, Option
+from bot.port import FormCheck
 from bot.router import Router
 from storage.models import Member
 from storage.queries import add_membership
@@ -200,6 +201,13 @@ async def start_profile(ctx: Context) -> None:
         if info.timezone:
             with contextlib.suppress(ValueError):
                 member.timezone = check_timezone(info.timezone)
+    form = profile_form(member)
+    if not isinstance(ctx.platform, FormCheck) or ctx.platform.shows_forms(ctx.conversation):
+        # The form is the whole conversation: no questions wait behind it for the next
+        # thing typed (that would read "me" as a role).
+        ctx.clear_flow()
+        ctx.reply("Here is your profile form. Save it when you're ready.", form)
+        return
     ctx.set_flow("profile", "role")
     first = STEPS[0].question
     where = "" if ctx.conversation.is_dm else " Answer in our direct messages,"
@@ -207,7 +215,14 @@ async def start_profile(ctx: Context) -> None:
         "Let's set up your profile — 8 short questions." + where + " `skip` any, `cancel` to stop."
         f"\n(1/8) {first}"
     )
-    ctx.reply(text, profile_form(member))
+    ctx.reply(
+        text,
+        Card(
+            title="Your profile",
+            body=text,
+            buttons=(Button(label="Use the form instead", action_id="profile_open"),),
+        ),
+    )
 
 
 async def profile_step(ctx: Context, step: str, text: str, data: dict[str, Any]) -> None:

@@ -36,7 +36,11 @@ class RecordingPlatform:
     timezones: dict[str, str] = field(default_factory=dict)
     members: dict[str, list[str]] = field(default_factory=dict)
     fail_next: list[DeliveryError] = field(default_factory=list)
+    forms: bool = False  # like Slack from a typed DM: a card's inputs don't show as a form
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def shows_forms(self, conversation: ConversationRef) -> bool:
+        return self.forms
 
     async def send(self, conversation: ConversationRef, message: Message) -> MessageRef:
         if self.fail_next:

@@ -36,8 +36,10 @@ async def test_profile_flow_survives_a_restart_half_way(
 ) -> None:
     first = only(await story.command("U_ANA", "profile", channel=None))
     assert "(1/8) What's your role?" in first.text
-    assert first.message.card is not None and first.message.card.submit is not None
-    assert first.message.card.submit.action_id == "profile_save"
+    # Where no form can show (Slack, typed in a DM), the questions come one by one, with a
+    # button that opens the form instead.
+    assert first.message.card is not None and first.message.card.submit is None
+    assert first.message.card.buttons[0].action_id == "profile_open"
 
     assert only(await story.say("U_ANA", "teacher")).text.startswith("(2/8) Which school")
     assert only(await story.say("U_ANA", "Roosevelt Middle School")).text.startswith("(3/8)")
@@ -193,3 +195,15 @@ async def test_joining_a_community_offers_the_profile(story: Story, db: Database
     opened = only(await story.press("U_NEW", "profile_open", channel=None))
     assert "(1/8)" in opened.text
     assert [(f.flow, f.step) for f in rows(db, FlowState)] == [("profile", "role")]
+
+
+async def test_where_the_form_shows_no_questions_wait_behind_it(story: Story, db: Database) -> None:
+    """The form is the whole conversation: the next thing typed is not taken as a role."""
+    story.platform.forms = True
+    shown = only(await story.command("U_ANA", "profile", channel=None))
+    assert shown.message.card is not None and shown.message.card.submit is not None
+    assert shown.message.card.submit.action_id == "profile_save"
+    assert "(1/8)" not in shown.text
+    assert rows(db, FlowState) == []
+    me = only(await story.say("U_ANA", "me"))
+    assert "recognise that role" not in me.text and "Your goals" in me.text

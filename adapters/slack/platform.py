@@ -202,6 +202,10 @@ class SlackPlatform:
                     f"response_url answered {response.status}", permanent=response.status < 500
                 )
 
+    def shows_forms(self, conversation: ConversationRef) -> bool:
+        """A modal opens only with the trigger of a command or a click (`FormCheck`)."""
+        return bool((conversation.raw or {}).get("trigger_id"))
+
     async def update(self, ref: MessageRef, message: Message) -> None:
         # chat.update keeps a message's old blocks unless told otherwise: an update without
         # a card (a removed share, a forgotten person) must clear them explicitly.
