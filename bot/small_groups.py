@@ -17,6 +17,13 @@ every renderer — `report`, the community dashboard and its charts, the digest'
 participation line — takes its figures from `figure`, `count_of`, `ratings_of` and
 `shown_sum`, and its wording for a held-back figure from `fewer_than` / `held_back`. None of
 them compares a group with the threshold itself.
+
+Decided here, for every figure: the person looking doesn't count towards the group (they
+know their own answers and could take them out of it); a count's group is the distinct
+people behind it, and a count of 0 is held back too (it says of everyone that they didn't),
+unless nobody was asked; a total adds only the parts that are shown. Decided where the
+figures are read (bot/progress.py): self-ratings are for a finished week only, so the bands
+don't move between two looks by the one person who answered in between.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from aiohttp.test_utils import TestServer
 from typer.testing import CliRunner
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.small_groups import DEFAULT_MIN_GROUP
 from plnbot.cli import app as cli
 from plnbot.runtime import build_runtime, make_web_app
 from storage.db import Database
@@ -340,7 +341,7 @@ def test_the_default_is_5_and_3_is_the_smallest_allowed(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PLNBOT_MIN_GROUP", raising=False)
-    assert load_settings().min_group == 5
+    assert load_settings().min_group == 5 == DEFAULT_MIN_GROUP
     monkeypatch.setenv("PLNBOT_MIN_GROUP", "3")
     assert load_settings().min_group == 3
     with pytest.raises(ConfigError) as raised:
