@@ -63,7 +63,7 @@ def question_card(prompts: PromptLibrary, checkin: CheckIn, goal: Goal | None) -
     # with the rating; elsewhere it is asked for in the next message.
     reflection = Input(
         id="reflection",
-        label="Reflection (optional)",
+        label="Reflection",  # each platform marks a field optional its own way
         kind="multiline",
         placeholder="What did you try? What did you notice?",
         max_length=MAX_REFLECTION,
@@ -119,6 +119,12 @@ def _checkin_of(ctx: Context, checkin_id: Any) -> CheckIn:
     return checkin
 
 
+def _goal_named(ctx: Context, checkin: CheckIn) -> str:
+    """The goal as a sentence reads it: “Socratic seminars weekly”, or your practice."""
+    goal = ctx.session.get(Goal, checkin.goal_id) if checkin.goal_id else None
+    return f"“{goal.text}”" if goal else "your practice"
+
+
 def _goal_text(ctx: Context, checkin: CheckIn) -> str:
     goal = ctx.session.get(Goal, checkin.goal_id) if checkin.goal_id else None
     return goal.text if goal else "your practice"
@@ -131,7 +137,7 @@ def _finish(ctx: Context, checkin: CheckIn) -> None:
     ctx.session.add(checkin)
     ctx.clear_flow()
     text = ctx.prompts.checkin_text(
-        "saved", rating=checkin.rating, band=band(checkin.rating), goal=_goal_text(ctx, checkin)
+        "saved", rating=checkin.rating, band=band(checkin.rating), goal=_goal_named(ctx, checkin)
     )
     ctx.reply(
         text,
