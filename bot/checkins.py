@@ -22,6 +22,7 @@ from storage.models import CheckIn, Community, Goal, Member, Membership
 from storage.queries import save_flow
 
 MAX_REFLECTION = 4000
+MIN_WORDS_FIRST = 3  # words typed before a rating are kept as the reflection from this many
 _ANSWER = re.compile(
     r"^\s*([+-]?\d+(?:[.,]\d+)?)\b\s*(?:/\s*10\b)?\s*(?:[-–—:;,.)]+\s*)?(.*)$", re.S
 )
@@ -170,6 +171,10 @@ def take_answer(ctx: Context, checkin: CheckIn, step: str, text: str) -> None:
     answer = parse_answer(text)
     if answer.bad_number is not None:
         ctx.reply(ctx.prompts.checkin_text("out_of_range", value=answer.bad_number[:12]))
+        return
+    if answer.rating is None and len(answer.reflection.split()) < MIN_WORDS_FIRST:
+        # "hi", "ok?": not an answer and not a reflection worth keeping.
+        ctx.reply(ctx.prompts.checkin_text("ask_rating_again"))
         return
     if answer.reflection:
         checkin.reflection = answer.reflection
