@@ -20,6 +20,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
+from storage.text import install_text_guard
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -33,7 +35,14 @@ class DatabaseError(Exception):
 
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine tuned per dialect; SQLite gets foreign keys, WAL and a busy timeout."""
+    """An engine tuned per dialect, whose statements never carry a control character
+    (storage/text.py); SQLite gets foreign keys, WAL and a busy timeout."""
+    engine = _dialect_engine(url, **kwargs)
+    install_text_guard(engine)
+    return engine
+
+
+def _dialect_engine(url: str, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(
