@@ -7,8 +7,11 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import secrets
+import socket
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +26,7 @@ from bot.inbox import InboxWorkers, Intake, Work
 from bot.outbox import OutboxSender
 from bot.port import Platform
 from bot.scheduling import ScheduleRunner
-from storage.db import Database, DatabaseError
+from storage.db import Database, DatabaseError, DatabaseReadOnly
 from storage.inbox import unfinished_work
 from storage.models import KeyValue
 
@@ -189,11 +192,12 @@ def make_web_app(runtime: Runtime, *, scheduler: bool = True) -> web.Application
     """One aiohttp app: health, the platform endpoints, and the background workers."""
     app = web.Application(client_max_size=2 * 1024 * 1024)
 
+    probe = HealthProbe(runtime.db)
+
     async def healthz(request: web.Request) -> web.Response:
-        try:
-            await asyncio.to_thread(runtime.db.ping)
-        except DatabaseError:
-            return web.json_response({"status": "degraded", "db": "down"}, status=503)
+        db = await probe.state()
+        if db != "ok":
+            return web.json_response({"status": "degraded", "db": db}, status=503)
         return web.json_response({"status": "ok", "db": "ok"})
 
     app.router.add_get("/healthz", healthz)
@@ -221,6 +225,58 @@ def make_web_app(runtime: Runtime, *, scheduler: bool = True) -> web.Application
     app.on_shutdown.append(stop_taking)
     app.on_cleanup.append(stop_background)
     return app
+
+
+class HealthProbe:
+    """/healthz's view of the database: "ok" when a real write commits, "read-only" when the
+    database answers but the write fails (a read-only file, a full disk), "down" when it does
+    not answer within `timeout` seconds.
+
+    One probe per `every` seconds per process at most, whatever the number of callers (a load
+    balancer, a monitor and Kubernetes all polling): callers in between get the last answer,
+    and callers during a probe wait for that one. Each replica rewrites the same one row, a
+    few times a second in all.
+    """
+
+    def __init__(self, db: Database, *, every: float = 1.0, timeout: float = 5.0) -> None:
+        self.db = db
+        self.every = every
+        self.timeout = timeout
+        self.writer = f"{socket.gethostname()}:{os.getpid()}"
+        self._answer: tuple[float, str] | None = None
+        self._running: asyncio.Task[str] | None = None
+        self._write: asyncio.Future[None] | None = None  # the write on its thread
+
+    async def state(self) -> str:
+        if self._answer is not None and time.monotonic() - self._answer[0] < self.every:
+            return self._answer[1]
+        if self._running is None or self._running.done():
+            self._running = asyncio.ensure_future(self._probe())
+        return await asyncio.shield(self._running)
+
+    async def _probe(self) -> str:
+        if self._write is not None and not self._write.done():
+            # The last write still hangs: don't start another beside it.
+            state, why = "down", f"a write has hung for more than {self.timeout:g} s"
+        else:
+            stamp = f"{time.time():.3f} {self.writer}"
+            loop = asyncio.get_running_loop()
+            self._write = loop.run_in_executor(None, self.db.check_writes, stamp)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._write), self.timeout)
+                state, why = "ok", ""
+            except DatabaseReadOnly as exc:
+                state, why = "read-only", str(exc)
+            except (DatabaseError, TimeoutError) as exc:
+                state, why = "down", str(exc) or f"no answer within {self.timeout:g} s"
+        previous = self._answer[1] if self._answer is not None else "ok"
+        if state != previous:  # one line per change, not one per probe
+            if state == "ok":
+                log.warning("health probe: the database keeps writes again")
+            else:
+                log.warning("health probe: %s (%s)", state, why)
+        self._answer = (time.monotonic(), state)
+        return state
 
 
 async def teams_not_configured(request: web.Request) -> web.Response:

@@ -34,6 +34,17 @@ class DatabaseError(Exception):
     """The database cannot be reached or is not at the expected schema."""
 
 
+class DatabaseReadOnly(DatabaseError):
+    """The database answers but does not keep a write (a read-only file, a full disk, a
+    read-only transaction or standby)."""
+
+
+# The one row the health probe rewrites (in the small key-value table the generated secret
+# key lives in).
+_KEYVALUE = sa.table("keyvalue", sa.column("key"), sa.column("value"))
+PROBE_KEY = "health-probe"
+
+
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
     """An engine tuned per dialect, whose statements never carry a control character
     (storage/text.py); SQLite gets foreign keys, WAL and a busy timeout."""
@@ -187,6 +198,24 @@ class Database:
                 conn.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError as exc:
             raise DatabaseError(f"database does not answer: {exc.__class__.__name__}") from exc
+
+    def check_writes(self, stamp: str) -> None:
+        """Commit one real write (the health probe's row gets `stamp`): DatabaseError when the
+        database does not answer, DatabaseReadOnly when it answers but the write fails."""
+        self.ping()
+        row = {"key": PROBE_KEY, "value": stamp[:200]}
+        try:
+            with self.session(urgent=True) as session:
+                conn = session.connection()
+                update = _KEYVALUE.update().where(_KEYVALUE.c.key == PROBE_KEY)
+                if conn.execute(update.values(value=row["value"])).rowcount == 0:
+                    conn.execute(_KEYVALUE.insert().values(**row))
+        except sa.exc.IntegrityError:
+            return  # another replica made the row first: writes work
+        except sa.exc.SQLAlchemyError as exc:
+            raise DatabaseReadOnly(
+                f"database does not keep writes: {exc.__class__.__name__}"
+            ) from exc
 
     def alembic_config(self) -> Config:
         config = Config()
