@@ -1,4 +1,11 @@
-"""Wire Slack into `plnbot serve`: the platform, the Bolt app and its HTTP routes."""
+"""Wire Slack into `plnbot serve`: the platform, the Bolt app and its HTTP routes.
+
+POST /slack/events checks the signature on the raw bytes before anything else (401, and the
+body is never read further), then reads the body strictly (adapters/slack/payloads.py: 400
+for anything signed that is not a Slack request of a shape the bot can read, logged with its
+size only) and only then hands it to Bolt. No request body reaches the log: Bolt's loggers
+keep their records short.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_sdk.signature import SignatureVerifier
+from slack_bolt.request.async_request import AsyncBoltRequest
 
+from adapters.slack import payloads
 from adapters.slack.app import SlackBridge, oauth_settings
 from adapters.slack.inbound import PLATFORM
 from adapters.slack.platform import SlackPlatform
@@ -57,19 +65,32 @@ def attach_slack(runtime: Runtime) -> SlackBridge:
     runtime.inbox_work[PLATFORM] = bridge.work
 
     secret = settings.slack_signing_secret
-    verifier = SignatureVerifier(secret) if secret else None
+    verifier = payloads.RawSignatureVerifier(secret) if secret else None
+    bound_bolt_logs(bridge)
 
     async def events(request: web.Request) -> web.Response:
         if verifier is None:  # token-only (worker) or Socket Mode: no way to verify requests
             return web.json_response({"error": "SLACK_SIGNING_SECRET is not set"}, status=503)
+        raw = await request.read()
+        if not verifier.is_valid_request(raw, request.headers):
+            log.info("Slack request with a bad or stale signature refused (%d bytes)", len(raw))
+            return web.json_response({"error": "invalid request signature"}, status=401)
         try:
-            bolt_request = await to_bolt_request(request)
-        except ValueError:  # includes JSON errors: a body Bolt cannot even parse
-            body = await request.text()
-            if not verifier.is_valid_request(body, dict(request.headers)):
-                return web.json_response({"error": "invalid request signature"}, status=401)
-            log.warning("malformed Slack request refused (%d bytes)", len(body))
-            return web.json_response({"error": "malformed request body"}, status=400)
+            body = payloads.read(raw, request.content_type)
+            # Bolt takes the body as read and checked here; "socket_mode" is how it is told
+            # so, and only skips its own signature check (done above, on the raw bytes).
+            bolt_request = AsyncBoltRequest(
+                body=body,
+                query=request.query_string,
+                headers=request.headers,  # type: ignore[arg-type]
+                mode="socket_mode",
+            )
+        except payloads.Malformed as why:
+            log.warning("malformed Slack request refused (%d bytes): %s", len(raw), why)
+            return web.json_response({"error": f"malformed request: {why}"}, status=400)
+        except Exception:  # Bolt could not make a request of it: still the sender's fault
+            log.warning("malformed Slack request refused (%d bytes)", len(raw))
+            return web.json_response({"error": "malformed request"}, status=400)
         try:
             await runtime.accept().admit()
         except Refused as why:
@@ -107,6 +128,18 @@ def attach_slack(runtime: Runtime) -> SlackBridge:
     runtime.web_handlers.append(add_routes)
     runtime.slack = bridge  # type: ignore[attr-defined]
     return bridge
+
+
+def bound_bolt_logs(bridge: SlackBridge) -> None:
+    """Bolt logs some requests whole (an unhandled one's fields; a refused one's body, at
+    INFO): every logger it has made for this app keeps its records short instead."""
+    prefixes = ("slack_bolt", "slack_sdk", bridge.app.name)
+    bounded = payloads.BoundedRecords()
+    for name in list(logging.Logger.manager.loggerDict):
+        if name.startswith(prefixes):
+            logger = logging.getLogger(name)
+            if not any(isinstance(f, payloads.BoundedRecords) for f in logger.filters):
+                logger.addFilter(bounded)
 
 
 def attach_socket_mode(runtime: Runtime, app: web.Application) -> None:
