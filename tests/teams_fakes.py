@@ -15,6 +15,13 @@ Teams service does, and records them:
 Errors are Bot Framework shaped (``{"error": {"code", "message"}}``); ``fail_next`` makes
 the next matching calls answer 429 / 412 / 502 / 503 (with ``Retry-After`` if asked).
 
+It is as strict as Teams about what a bot sends (the rules are in tests/adaptive_cards.py): a
+message or update that breaks one is refused ``400 {"error": {"code": "BadArgument"}}``, one
+over Teams' size limit ``413 {"error": {"code": "MessageSizeTooBig"}}``, an update of a message
+the bot never posted there ``404 NotFound``, and a 1:1 chat with someone from another tenant
+(``home_tenants``) ``403 Forbidden``. Every refusal is kept in ``refused``; ``stop()`` fails
+the test that caused one unless the test said it expects them (``refusals_expected``).
+
 The activity builders start from the payloads in ``tests/payloads/teams/`` (shaped after
 Microsoft's documentation) and change only ids, text and where they come from.
 """
@@ -38,6 +45,8 @@ import jwt
 from aiohttp import web
 from botframework.connector.auth import AppCredentials, ServiceClientCredentialsFactory
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.adaptive_cards import SIZE_LIMIT, activity_problems, activity_size
 
 PAYLOADS = Path(__file__).parent / "payloads" / "teams"
 TENANT = "2f6c1e8a-5b4d-4c3e-9a1f-0e9d8c7b6a51"
@@ -125,7 +134,11 @@ class FakeConnector:
 
     roster: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     refuse_conversations_for: set[str] = field(default_factory=set)
+    home_tenants: dict[str, str] = field(default_factory=dict)  # Teams id -> another tenant
     calls: list[Call] = field(default_factory=list)
+    refused: list[tuple[Call, int, str]] = field(default_factory=list)  # (call, status, why)
+    refusals_expected: bool = False
+    posted: dict[str, str] = field(default_factory=dict)  # message id -> its conversation
     uploads: dict[str, bytes] = field(default_factory=dict)
     key: rsa.RSAPrivateKey = field(
         default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -159,6 +172,14 @@ class FakeConnector:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+            self._runner = None
+        if self.refused and not self.refusals_expected:
+            raise AssertionError(
+                "Teams would have refused what the bot sent:\n"
+                + "\n".join(
+                    f"{c.method} {c.path}: {status} {why}" for c, status, why in self.refused
+                )
+            )
 
     @property
     def service_url(self) -> str:
@@ -234,24 +255,48 @@ class FakeConnector:
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.2))
 
     # -- handlers ----------------------------------------------------------------------------
+    def _refuse(self, call: Call, status: int, code: str, why: str) -> web.Response:
+        self.refused.append((call, status, why))
+        assert self._changed is not None
+        self._changed.set()
+        return web.json_response({"error": {"code": code, "message": why}}, status=status)
+
+    def _judge(self, call: Call) -> web.Response | None:
+        """Teams' answer to a message it won't post (None when it takes it)."""
+        size = activity_size(call.body)
+        if size > SIZE_LIMIT:
+            return self._refuse(
+                call,
+                413,
+                "MessageSizeTooBig",
+                f"Message size {size} bytes (UTF-16) is over the limit of {SIZE_LIMIT}",
+            )
+        personal = (call.conversation or "").startswith("a:")
+        problems = activity_problems(call.body, personal=personal)
+        if problems:
+            return self._refuse(call, 400, "BadArgument", "; ".join(problems[:5]))
+        return None
+
     async def _send(self, request: web.Request) -> web.Response:
         failed = self._failure(request)
         body = await request.json()
         if failed is not None:
             return failed
         conversation = request.match_info["conversation"]
-        answered = str(next(self._ids))
-        self._record(
-            Call(
-                "POST",
-                request.path,
-                conversation,
-                body,
-                dict(request.headers),
-                reply_to=request.match_info.get("reply"),
-                answered=answered,
-            )
+        call = Call(
+            "POST",
+            request.path,
+            conversation,
+            body,
+            dict(request.headers),
+            reply_to=request.match_info.get("reply"),
         )
+        refused = self._judge(call)
+        if refused is not None:
+            return refused
+        call.answered = answered = str(next(self._ids))
+        self.posted[answered] = conversation.split(";")[0]
+        self._record(call)
         return web.json_response({"id": answered})
 
     async def _update(self, request: web.Request) -> web.Response:
@@ -260,16 +305,18 @@ class FakeConnector:
         if failed is not None:
             return failed
         activity = request.match_info["activity"]
-        self._record(
-            Call(
-                "PUT",
-                request.path,
-                request.match_info["conversation"],
-                body,
-                dict(request.headers),
-                activity_id=activity,
-            )
+        conversation = request.match_info["conversation"]
+        call = Call(
+            "PUT", request.path, conversation, body, dict(request.headers), activity_id=activity
         )
+        if self.posted.get(activity) != conversation.split(";")[0]:
+            return self._refuse(
+                call, 404, "NotFound", f"Activity {activity} not found in {conversation}"
+            )
+        refused = self._judge(call)
+        if refused is not None:
+            return refused
+        self._record(call)
         return web.json_response({"id": activity})
 
     async def _create(self, request: web.Request) -> web.Response:
@@ -278,7 +325,22 @@ class FakeConnector:
         if failed is not None:
             return failed
         members = [m.get("id") for m in body.get("members") or []]
-        self._record(Call("POST", request.path, None, body, dict(request.headers)))
+        call = Call("POST", request.path, None, body, dict(request.headers))
+        self._record(call)
+        tenant = body.get("tenantId") or ((body.get("channelData") or {}).get("tenant") or {}).get(
+            "id"
+        )
+        foreign = [m for m in members if m in self.home_tenants and self.home_tenants[m] != tenant]
+        if foreign:  # Teams' answer, which the bot must cope with: not a bad payload
+            return web.json_response(
+                {
+                    "error": {
+                        "code": "Forbidden",
+                        "message": "A bot can't start a 1:1 chat with a user of another tenant.",
+                    }
+                },
+                status=403,
+            )
         if any(m in self.refuse_conversations_for for m in members):
             return web.json_response(
                 {
