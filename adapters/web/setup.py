@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from adapters.web import policies
 from adapters.web.dashboards import Dashboards
 from adapters.web.pages import add_static_routes
 from adapters.web.platform import PLATFORM, WebPlatform
@@ -33,7 +34,7 @@ def attach_web(runtime: Runtime) -> None:
     )
     runtime.bot.links = links
     dashboards = Dashboards(db=runtime.db, bot=runtime.bot, links=links)
-    handlers = [add_static_routes, dashboards.add_routes]
+    handlers = [add_static_routes, dashboards.add_routes, policies.add_routes]
 
     wanted = runtime.playground
     if wanted is None:
