@@ -26,6 +26,7 @@ from bot.messages import Card, Link, Message, Visibility
 from bot.port import Platform
 from bot.prompts import PromptLibrary
 from bot.reflections import create_prompt, prompt_message
+from bot.small_groups import DEFAULT_MIN_GROUP
 from bot.standards import announcement
 from storage.db import Database
 from storage.models import (
@@ -218,7 +219,13 @@ def card_states(session: Session, artifact_ids: list[int]) -> dict[int, bool]:
 
 
 def render_row(
-    session: Session, prompts: PromptLibrary, row: OutboxMessage, *, now: datetime, default_tz: str
+    session: Session,
+    prompts: PromptLibrary,
+    row: OutboxMessage,
+    *,
+    now: datetime,
+    default_tz: str,
+    min_group: int = DEFAULT_MIN_GROUP,
 ) -> Delivery | None:
     """The message for an outbox row, or None when it should no longer be sent."""
     workspace = session.get(Workspace, row.workspace_id)
@@ -279,7 +286,9 @@ def render_row(
         if digest is None or community is None:
             return None
         ranked = rank_artifacts(session, community, digest.iso_week)
-        text, card = render_digest(session, prompts, community, digest.iso_week, ranked)
+        text, card = render_digest(
+            session, prompts, community, digest.iso_week, ranked, min_group=min_group
+        )
         digest.artifact_ids = ",".join(str(r.artifact.id) for r in ranked)
         digest.rendered = text
         session.add(digest)

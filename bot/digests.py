@@ -31,7 +31,7 @@ from bot.messages import Card, Field
 from bot.prompts import PromptLibrary
 from bot.ranking import best_note, current_week, select_digest, week_window
 from bot.router import Router
-from bot.small_groups import configured_min_group, count_of, held_back
+from bot.small_groups import count_of, held_back
 from bot.standards import standards_for_digest
 from storage.models import (
     Artifact,
@@ -104,17 +104,13 @@ def _count(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
-def participation(
-    session: Session, community: Community, week: str, *, min_group: int | None = None
-) -> str:
+def participation(session: Session, community: Community, week: str, *, min_group: int) -> str:
     """Counts only: never anyone's reflection text (private ones are counted, not shown).
 
     Shares are posted in the channel by name and are counted as they are. Reflections and
     answered check-ins are figures about the people who wrote or answered them: shown only
-    when those are at least `min_group` (bot/small_groups.py; PLNBOT_MIN_GROUP when not
-    given), so a quiet week in a small community never points at one person."""
-    if min_group is None:
-        min_group = configured_min_group()
+    when those are at least `min_group` (PLNBOT_MIN_GROUP, bot/small_groups.py), so a quiet
+    week in a small community never points at one person."""
     start, end = week_window(community, week)
     members = select(Membership.member_id).where(Membership.community_id == community.id)
     checkins = count_of(
@@ -243,7 +239,7 @@ def render_digest(
     ranked: list[Ranked],
     *,
     intro: str | None = None,
-    min_group: int | None = None,
+    min_group: int,
 ) -> tuple[str, Card]:
     """The digest as text and as a neutral card: introduction, the ranked shares (author,
     endorsers, best note), the standards, and the participation line (`min_group`: see

@@ -42,6 +42,7 @@ from bot.llm import ModelClient
 from bot.messages import Message
 from bot.port import DeliveryError, Platform
 from bot.prompts import PromptLibrary
+from bot.small_groups import DEFAULT_MIN_GROUP
 from storage.db import Database
 from storage.inbox import OUTBOX, claim_ids, prune, take_back, worker_name
 from storage.models import OutboxMessage, PostedMessage, Workspace
@@ -70,6 +71,7 @@ class OutboxSender:
         llm: ModelClient | None = None,
         concurrency: int = 32,
         retention_days: int = 30,
+        min_group: int = DEFAULT_MIN_GROUP,
     ) -> None:
         self.db = db
         self.llm = llm  # the optional model, for digest introductions
@@ -79,6 +81,7 @@ class OutboxSender:
         self.default_tz = default_tz
         self.worker_id = worker_id or worker_name()
         self.concurrency = concurrency
+        self.min_group = min_group  # PLNBOT_MIN_GROUP, for the digests it renders
         self.retention = timedelta(days=retention_days)
         self._pruned_at: datetime | None = None
         self._stopping = False
@@ -230,7 +233,12 @@ class OutboxSender:
                 row = session.get(OutboxMessage, row_id)
                 assert row is not None
                 delivery = render_row(
-                    session, self.prompts, row, now=now, default_tz=self.default_tz
+                    session,
+                    self.prompts,
+                    row,
+                    now=now,
+                    default_tz=self.default_tz,
+                    min_group=self.min_group,
                 )
         except Exception as exc:
             log.exception("rendering outbox row %s failed", row_id)

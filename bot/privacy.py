@@ -19,6 +19,7 @@ from bot.links import member_dashboard_button
 from bot.messages import Attachment, Button, Card, Field, Message, Visibility
 from bot.prompts import PromptLibrary
 from bot.router import Router
+from bot.small_groups import DEFAULT_MIN_GROUP
 from storage.model_tables import ModelCache
 from storage.models import (
     Artifact,
@@ -105,7 +106,9 @@ class Forgotten:
     digests: list[tuple[Digest, str, Card]]
 
 
-def forget_member(session: Session, prompts: PromptLibrary, member: Member) -> Forgotten:
+def forget_member(
+    session: Session, prompts: PromptLibrary, member: Member, *, min_group: int = DEFAULT_MIN_GROUP
+) -> Forgotten:
     """Delete every row about a member, including endorsements they gave, and render again
     the digests that showed them; returns counts."""
     mid = member.id
@@ -183,7 +186,9 @@ def forget_member(session: Session, prompts: PromptLibrary, member: Member) -> F
         community = session.get(Community, digest.community_id)
         assert community is not None
         ranked = rank_artifacts(session, community, digest.iso_week)
-        text, card = render_digest(session, prompts, community, digest.iso_week, ranked)
+        text, card = render_digest(
+            session, prompts, community, digest.iso_week, ranked, min_group=min_group
+        )
         digest.rendered = text
         digest.artifact_ids = ",".join(str(r.artifact.id) for r in ranked)
         session.add(digest)
@@ -336,7 +341,9 @@ def register(router: Router) -> None:
                 )
             )
         }
-        forgotten = forget_member(session, ctx.prompts, ctx.member)
+        forgotten = forget_member(
+            session, ctx.prompts, ctx.member, min_group=ctx.settings.min_group
+        )
         ctx.forgotten = True
 
         def where(channel_id: str, message_ts: str) -> MessageRef:

@@ -28,8 +28,6 @@ don't move between two looks by the one person who answered in between.
 
 from __future__ import annotations
 
-import functools
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -165,24 +163,3 @@ def reason(min_group: int) -> str:
         f"Figures about {fewer_than(min_group)} are held back, so no one's private answers "
         "can be picked out of them."
     )
-
-
-def configured_min_group() -> int:
-    """PLNBOT_MIN_GROUP read as start-up reads it (the environment, then `.env`), for the
-    renderers that are handed no settings: the outbox sender's digests, the digests `forget`
-    renders again, `plnbot digest`. Code that has the settings passes `min_group` instead.
-    Start-up has refused a bad value already (exit 2), so a digest never fails here."""
-    return _configured(os.environ.get(VARIABLE))
-
-
-@functools.lru_cache(maxsize=4)
-def _configured(raw: str | None) -> int:  # keyed on the variable, so a changed one is reread
-    from bot.config import ConfigError, load_settings
-
-    try:
-        return load_settings().min_group
-    except ConfigError:  # another variable went bad since start-up: stay on the strict side
-        try:
-            return max(DEFAULT_MIN_GROUP, int(raw or 0))
-        except ValueError:
-            return DEFAULT_MIN_GROUP

@@ -212,7 +212,15 @@ def digest(
         intro = None
         if llm.enabled:
             intro = asyncio.run(prepare_intro(session, prompts, llm, target, chosen, ranked))
-        text, _card = render_digest(session, prompts, target, chosen, ranked, intro=intro)
+        text, _card = render_digest(
+            session,
+            prompts,
+            target,
+            chosen,
+            ranked,
+            intro=intro,
+            min_group=runtime.settings.min_group,
+        )
         if post:
             if not runtime.platforms:
                 fail("--post needs a configured platform (SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET)")

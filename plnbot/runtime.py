@@ -98,6 +98,7 @@ class Runtime:
                 default_tz=self.settings.timezone,
                 llm=self.bot.llm,
                 concurrency=self.settings.send_concurrency,
+                min_group=self.settings.min_group,
                 retention_days=self.settings.retention_days,
             )
         return self._sender

@@ -293,7 +293,9 @@ def test_a_first_share_gets_the_spotlight_when_merit_alone_would_leave_it_out(
         assert community is not None
         ranked = rank_artifacts(session, community, WEEK)
         assert [r.spotlight for r in ranked] == [False, False, True]
-        text, card = render_digest(session, PromptLibrary.load(), community, WEEK, ranked)
+        text, card = render_digest(
+            session, PromptLibrary.load(), community, WEEK, ranked, min_group=5
+        )
     assert "First share in this community — welcome!" in card.fields[2].value
     assert "3. Nia's first share" in text
 
