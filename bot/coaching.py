@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from bot.bands import Ratings
+from bot.config import check_timezone
 from bot.context import Context, UsageError
 from bot.delivery import queue_checkins
 from bot.links import community_dashboard_button
@@ -101,6 +102,23 @@ def _parse_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError as exc:
         raise UsageError(f"“{text[:20]}” isn't a date. Use YYYY-MM-DD, like `2026-12-21`.") from exc
+
+
+def _zone_name(community: Community) -> str:
+    """Whose time a community's schedule is in, as people read it: "America/Chicago time"."""
+    return f"{community.timezone} time"
+
+
+async def _coach_zone(ctx: Context) -> str:
+    """A new community starts from its coach's timezone (their own setting, else what the
+    platform says), then PLNBOT_TIMEZONE."""
+    if ctx.member.timezone:
+        return ctx.member.timezone
+    info = await ctx.user_info()
+    try:
+        return check_timezone(info.timezone) if info.timezone else ctx.settings.timezone
+    except ValueError:
+        return ctx.settings.timezone
 
 
 def schedule_lines(ctx: Context, community: Community) -> list[str]:
@@ -209,7 +227,7 @@ def register(router: Router) -> None:
             workspace_id=ctx.workspace.id,
             channel_id=ctx.conversation.channel_id,
             name=name or ctx.conversation.name or "PLN community",
-            timezone=ctx.settings.timezone,
+            timezone=await _coach_zone(ctx),
             created_by=ctx.member.id,
             created_at=ctx.now,
         )
@@ -229,9 +247,10 @@ def register(router: Router) -> None:
             "reflection prompts and digests. `help` shows everything."
         )
         ctx.reply(
-            "Default schedule: "
+            f"Default schedule, in {_zone_name(community)}: "
             + "; ".join(schedule_lines(ctx, community))
-            + ". Change it with `schedule`."
+            + ". Change it with `schedule`; `schedule timezone <zone>` if your community "
+            "keeps another time."
         )
 
     @router.command(
@@ -264,7 +283,7 @@ def register(router: Router) -> None:
 
     @router.command(
         "schedule",
-        usage="schedule [prompt|checkin|digest <weekday> <HH:MM> | <kind> off | break <from> <to>]",
+        usage="schedule [prompt|checkin|digest <weekday> <HH:MM> | <kind> off | break <from> <to> | timezone <zone>]",
         summary="show or change when prompts, check-ins and digests go out",
         coach=True,
     )
@@ -273,11 +292,28 @@ def register(router: Router) -> None:
         words = args.split()
         if not words:
             ctx.reply(
-                f"Schedule for {community.name} ({community.timezone}):\n"
+                f"Schedule for {community.name}, in {_zone_name(community)}:\n"
                 + "\n".join(schedule_lines(ctx, community))
             )
             return
         kind = words[0].lower()
+        if kind in ("timezone", "tz"):
+            if len(words) != 2:
+                raise UsageError(
+                    "Usage: `schedule timezone <zone>`, with an IANA name like America/Chicago."
+                )
+            try:
+                community.timezone = check_timezone(words[1])
+            except ValueError as problem:
+                raise UsageError(f"{problem}. Nothing was changed.") from problem
+            ctx.session.add(community)
+            ctx.schedules_changed = True
+            ctx.reply(
+                f"{community.name} now keeps {_zone_name(community)}: "
+                + "; ".join(schedule_lines(ctx, community))
+                + "."
+            )
+            return
         if kind == "break":
             if len(words) != 3:
                 raise UsageError("Usage: `schedule break <YYYY-MM-DD> <YYYY-MM-DD>`")
@@ -308,7 +344,7 @@ def register(router: Router) -> None:
                 _parse_time(words[2]),
                 True,
             )
-            message = f"The {kind} now goes out {WEEKDAYS[row.weekday].title()}s at {row.time} ({community.timezone})."
+            message = f"The {kind} now goes out {WEEKDAYS[row.weekday].title()}s at {row.time}, {_zone_name(community)}."
         else:
             raise UsageError(
                 f"Usage: `schedule {kind} <weekday> <HH:MM>` or `schedule {kind} off`."

@@ -29,7 +29,7 @@ async def test_setup_registers_once_and_renames(story: Story, db: Database) -> N
     assert "now the PLN community “Math PLN”" in public[0].text
     private = [s for s in sent if s.ephemeral]
     assert private[0].text.startswith(
-        "Default schedule: prompt: Monday 09:00; checkin: Wednesday 15:30"
+        "Default schedule, in UTC time: prompt: Monday 09:00; checkin: Wednesday 15:30"
     )
 
     again = only(await story.command("U_COACH", "setup"))
@@ -107,13 +107,13 @@ async def test_schedule_show_set_off_and_break(story: Story, db: Database) -> No
     await setup_community(story)
     shown = only(await story.command("U_COACH", "schedule"))
     assert shown.text.splitlines() == [
-        "Schedule for Math PLN (UTC):",
+        "Schedule for Math PLN, in UTC time:",
         "prompt: Monday 09:00",
         "checkin: Wednesday 15:30",
         "digest: Friday 14:00",
     ]
     set_ = only(await story.command("U_COACH", "schedule checkin thu 7:05"))
-    assert set_.text == "The checkin now goes out Thursdays at 07:05 (UTC)."
+    assert set_.text == "The checkin now goes out Thursdays at 07:05, UTC time."
     assert (
         only(await story.command("U_COACH", "schedule digest off")).text
         == "The digest schedule is off."
@@ -241,3 +241,20 @@ async def test_report_shows_counts_and_bands_only(story: Story, db: Database) ->
     assert "PRIVATE" not in everything
     for name in ("Ana", "Ben", "Cara", "U_ANA"):
         assert name not in everything
+
+
+async def test_a_community_keeps_its_own_time(story: Story, db: Database) -> None:
+    """setup starts from the coach's timezone; `schedule timezone` changes it; every time
+    shown says whose time it is."""
+    story.platform.timezones["U_COACH"] = "America/Chicago"
+    sent = await story.command("U_COACH", "setup Math PLN")
+    assert any("in America/Chicago time" in s.text for s in sent if s.ephemeral)
+    with db.session() as session:
+        assert session.exec(select(Community)).one().timezone == "America/Chicago"
+
+    moved = only(await story.command("U_COACH", "schedule timezone Europe/Madrid"))
+    assert moved.text.startswith("Math PLN now keeps Europe/Madrid time: prompt: Monday 09:00")
+    refused = only(await story.command("U_COACH", "schedule timezone Mars/Base"))
+    assert "Nothing was changed" in refused.text
+    with db.session() as session:
+        assert session.exec(select(Community)).one().timezone == "Europe/Madrid"
