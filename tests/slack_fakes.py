@@ -16,6 +16,16 @@ Things that real Slack does and these helpers reproduce on purpose:
 * Slash commands are ``application/x-www-form-urlencoded``; every value is a string,
   including ``is_enterprise_install=false``.
 * Interactivity requests are a form with a single ``payload`` field holding JSON.
+
+The fake is as strict as Slack about what the bot sends (the rules: tests/block_kit.py):
+blocks and views Slack would refuse are refused with the error Slack gives
+(``invalid_blocks`` with ``errors`` for messages, ``invalid_arguments`` with
+``response_metadata.messages`` for views, ``msg_too_long``, ``no_text``,
+``invalid_trigger_id``/``exchanged_trigger_id``, ``message_not_found`` for an update of a
+message that was never posted), and a response_url answers 400 ``invalid_blocks`` as Slack's
+does. Every refusal is kept in ``rejected``; ``stop()`` fails when any is left, so a payload
+that real Slack would refuse fails the test that sent it even when the bot shrugged the error
+off. A test that provokes refusals on purpose takes them with ``take_rejections()``.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import socket
 import time
 import uuid
@@ -37,6 +48,8 @@ from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
+
+from tests import block_kit
 
 __all__ = [
     "DEFAULT_USERS",
@@ -468,6 +481,30 @@ class _SlackError(Exception):
         self.extra = extra
 
 
+class _Refused(_SlackError):
+    """A payload Slack would refuse: the bot's fault, recorded in ``rejected``."""
+
+
+@dataclass
+class Rejection:
+    """A call (or a response_url post) refused because of what the bot sent."""
+
+    method: str
+    params: dict[str, Any]
+    answer: dict[str, Any]
+
+    def __str__(self) -> str:
+        found = self.answer.get("errors") or (self.answer.get("response_metadata") or {}).get(
+            "messages", []
+        )
+        detail = "; ".join(str(f) for f in found[:5])
+        return f"{self.method}: {self.answer.get('error')}" + (f" ({detail})" if detail else "")
+
+
+# "132456.7890123.abcdef": what views.open expects a trigger_id to look like.
+_TRIGGER_SHAPE = re.compile(r"^\d+\.\d+\.[0-9a-zA-Z]+$")
+
+
 @dataclass
 class _Failure:
     status: int
@@ -515,8 +552,15 @@ class FakeSlackAPI:
         channels: dict[str, dict[str, Any]] | None = None,
         rate_limit: float | None = None,
         port: int = 0,
+        strict: bool = True,
     ) -> None:
         self.team_id = team_id
+        # Refusals left in `rejected` fail `stop()` (see the module docstring).
+        self.strict = strict
+        self.rejected: list[Rejection] = []
+        self._exchanged_triggers: set[str] = set()
+        self._expired_triggers: set[str] = set()
+        self._expired_response_urls: set[str] = set()
         # Workspace-wide chat.postMessage budget (messages per second); over it: 429.
         self.rate_limit = rate_limit
         self.rate_limited = 0
@@ -575,19 +619,24 @@ class FakeSlackAPI:
         await site.start()
         self._changed = asyncio.Condition()
 
-    async def stop(self) -> None:
+    async def stop(self, *, check: bool = True) -> None:
+        """Stop serving; then (`check`) fail if Slack would have refused anything sent."""
         for socket_ in self.sockets:
             await socket_.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if check and self.strict and self.rejected:
+            found, self.rejected = self.rejected, []
+            lines = "\n  ".join(str(r) for r in found[:10])
+            raise AssertionError(f"Slack would have refused {len(found)} payload(s):\n  {lines}")
 
     async def __aenter__(self) -> FakeSlackAPI:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
+        await self.stop(check=exc_type is None)  # never hide the test's own failure
 
     @property
     def root_url(self) -> str:
@@ -629,6 +678,36 @@ class FakeSlackAPI:
         self._failures.setdefault(method, []).append(
             _Failure(status=status, retry_after=retry_after, error=error, remaining=times)
         )
+
+    def take_rejections(self) -> list[Rejection]:
+        """The refusals so far, forgotten by the fake (for tests that provoke them)."""
+        found, self.rejected = self.rejected, []
+        return found
+
+    def expire_trigger(self, trigger_id: str) -> None:
+        """views.open with this trigger answers ``expired_trigger_id`` (Slack's triggers last
+        three seconds)."""
+        self._expired_triggers.add(trigger_id)
+
+    def expire_response_url(self, token: str) -> None:
+        """``response_url(token)`` answers 404 ``expired_url``, as Slack's do after 30
+        minutes (or five uses)."""
+        self._expired_response_urls.add(token)
+
+    def sent_texts(self) -> list[tuple[str, str]]:
+        """``(where, text)`` for every message text the bot sent (calls and responses)."""
+        texts = [
+            (method, str(params.get("text") or ""))
+            for method, params in self.calls
+            if method in ("chat.postMessage", "chat.postEphemeral", "chat.update")
+        ]
+        texts += [("response_url", str(r.get("text") or "")) for r in self.responses]
+        return texts
+
+    def assert_fallbacks(self, limit: int = block_kit.FALLBACK_TEXT) -> None:
+        """Fail when any top-level `text` sent was longer than Slack advises (4,000)."""
+        long = [(where, len(text)) for where, text in self.sent_texts() if len(text) > limit]
+        assert not long, f"fallback text over {limit:,} characters: {long}"
 
     def revoke_token(self, token: str, *, error: str = "token_revoked") -> None:
         """Calls with ``token`` answer ``ok: false`` (``token_revoked``/``invalid_auth``/...)."""
@@ -754,6 +833,8 @@ class FakeSlackAPI:
             body = handler(params) if handler is not None else {"ok": True}
         except _SlackError as exc:
             body = {"ok": False, "error": exc.error, **exc.extra}
+            if isinstance(exc, _Refused):
+                self.rejected.append(Rejection(method=method, params=params, answer=body))
         return self._json(body, headers=headers)
 
     async def _handle_recorded(self, request: web.Request) -> web.Response:
@@ -762,7 +843,13 @@ class FakeSlackAPI:
             {k: v for k, v in params.items() if k in ("channel", "text", "ts", "user")}
             for params in self.calls_to(request.match_info["method"])
         ]
-        return web.json_response({"calls": calls, "rate_limited": self.rate_limited})
+        return web.json_response(
+            {
+                "calls": calls,
+                "rate_limited": self.rate_limited,
+                "rejected": [str(r) for r in self.rejected],
+            }
+        )
 
     def _over_rate_limit(self) -> _Failure | None:
         """A sliding one-second window, like Slack's per-workspace posting limit."""
@@ -807,6 +894,17 @@ class FakeSlackAPI:
         if not isinstance(body, dict):
             body = {"_body": body}
         body["_token"] = request.match_info["token"]
+        if body["_token"] in self._expired_response_urls:
+            return web.Response(status=404, text="expired_url", content_type="text/plain")
+        try:
+            if not body.get("delete_original"):
+                self._check_message(body)
+        except _SlackError as exc:
+            # Like an incoming webhook: HTTP 400 and the error as plain text.
+            answer = {"ok": False, "error": exc.error, **exc.extra}
+            self.rejected.append(Rejection(method="response_url", params=body, answer=answer))
+            await self._notify()
+            return web.Response(status=400, text=exc.error, content_type="text/plain")
         self.responses.append(body)
         await self._notify()
         return self._json({"ok": True})
@@ -991,6 +1089,63 @@ class FakeSlackAPI:
         }
         return obj
 
+    # ---- what Slack refuses -------------------------------------------------------------
+
+    @staticmethod
+    def _check_message(params: dict[str, Any]) -> None:
+        """chat.postMessage / postEphemeral / update and response_url bodies: `text` or
+        blocks, text within 40,000 characters, blocks that Block Kit accepts."""
+        blocks = params.get("blocks")
+        if blocks is not None and not isinstance(blocks, list):
+            raise _Refused("invalid_blocks_format")
+        if not (params.get("text") or blocks or params.get("attachments")):
+            raise _Refused("no_text")
+        text = params.get("text")
+        if isinstance(text, str) and len(text) > block_kit.MESSAGE_TEXT:
+            raise _Refused("msg_too_long")
+        found = block_kit.problems(blocks) if blocks else []
+        if found:
+            raise _Refused(
+                "invalid_blocks",
+                errors=found,
+                response_metadata={"messages": block_kit.slack_messages(found)},
+            )
+
+    @staticmethod
+    def _check_view(view: Any, kind: str) -> dict[str, Any]:
+        """views.*: a view object of the right type that Block Kit accepts."""
+        if not isinstance(view, dict):
+            raise _Refused(
+                "invalid_arguments",
+                response_metadata={"messages": ["[ERROR] missing required field: view"]},
+            )
+        found = block_kit.problems(view)
+        if view.get("type") != kind:
+            found.insert(0, f"must be {kind!r} here [json-pointer:/view/type]")
+        if found:
+            raise _Refused(
+                "invalid_arguments", response_metadata={"messages": block_kit.slack_messages(found)}
+            )
+        if len(json.dumps(view).encode()) > block_kit.VIEW_BYTES:
+            raise _Refused("view_too_large")
+        return view
+
+    def _exchange_trigger(self, params: dict[str, Any]) -> str:
+        trigger = params.get("trigger_id") or params.get("interactivity_pointer")
+        if not trigger:
+            raise _Refused(
+                "invalid_arguments",
+                response_metadata={"messages": ["[ERROR] missing required field: trigger_id"]},
+            )
+        trigger = str(trigger)
+        if not _TRIGGER_SHAPE.match(trigger):
+            raise _Refused("invalid_trigger_id")
+        if trigger in self._expired_triggers:
+            raise _SlackError("expired_trigger_id")
+        if trigger in self._exchanged_triggers:
+            raise _Refused("exchanged_trigger_id")
+        return trigger
+
     # ---- Web API methods ------------------------------------------------------------
 
     # ---- Socket Mode ---------------------------------------------------------------
@@ -1051,8 +1206,7 @@ class FakeSlackAPI:
         channel = params.get("channel")
         if not channel:
             raise _SlackError("channel_not_found")
-        if not (params.get("text") or params.get("blocks") or params.get("attachments")):
-            raise _SlackError("no_text")
+        self._check_message(params)
         channel = self._resolve_channel(str(channel))
         ts = self._next_ts()
         message = self._message(params, ts, channel)
@@ -1065,8 +1219,7 @@ class FakeSlackAPI:
             raise _SlackError("channel_not_found")
         if not user:
             raise _SlackError("user_not_found")
-        if not (params.get("text") or params.get("blocks") or params.get("attachments")):
-            raise _SlackError("no_text")
+        self._check_message(params)
         members = self.channel_members.get(str(channel))
         if members is not None and user not in members:
             raise _SlackError("user_not_in_channel")
@@ -1077,14 +1230,16 @@ class FakeSlackAPI:
         if not channel:
             raise _SlackError("channel_not_found")
         if not ts:
-            raise _SlackError("message_not_found")
+            raise _Refused("message_not_found")
         channel, ts = self._resolve_channel(str(channel)), str(ts)
         existing = self.messages.get((channel, ts))
+        if existing is None:  # only a message that was posted (and not deleted) updates
+            raise _Refused("message_not_found")
+        self._check_message(params)
         message = self._message(params, ts, channel)
-        if existing is not None:
-            message = {**existing, **{k: v for k, v in message.items() if k != "bot_profile"}}
-            if "thread_ts" in existing:
-                message["thread_ts"] = existing["thread_ts"]
+        message = {**existing, **{k: v for k, v in message.items() if k != "bot_profile"}}
+        if "thread_ts" in existing:
+            message["thread_ts"] = existing["thread_ts"]
         message["edited"] = {"user": self.bot_user_id, "ts": self._next_ts()}
         self.messages[(channel, ts)] = message
         message_out = {k: v for k, v in message.items() if k not in ("ts", "bot_profile")}
@@ -1247,10 +1402,9 @@ class FakeSlackAPI:
         return {"ok": True, "user": self._user_object(user_id, known[user_id])}
 
     def _m_views_open(self, params: dict[str, Any]) -> dict[str, Any]:
-        if not params.get("trigger_id") and not params.get("interactivity_pointer"):
-            raise _SlackError("invalid_arguments")
-        if not isinstance(params.get("view"), dict):
-            raise _SlackError("invalid_arguments")
+        trigger = self._exchange_trigger(params)
+        self._check_view(params.get("view"), "modal")
+        self._exchanged_triggers.add(trigger)  # a trigger opens one view
         view_id = self._next_id("V")
         view = self._view_object(params["view"], view_id=view_id, default_type="modal")
         self.views[view_id] = view
@@ -1261,9 +1415,11 @@ class FakeSlackAPI:
     def _m_views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
         user_id = params.get("user_id")
         if not user_id:
-            raise _SlackError("invalid_arguments")
-        if not isinstance(params.get("view"), dict):
-            raise _SlackError("invalid_arguments")
+            raise _Refused(
+                "invalid_arguments",
+                response_metadata={"messages": ["[ERROR] missing required field: user_id"]},
+            )
+        self._check_view(params.get("view"), "home")
         view_id = next(
             (
                 vid
@@ -1287,10 +1443,11 @@ class FakeSlackAPI:
             if view_id is None:
                 raise _SlackError("not_found")
         if not view_id:
-            raise _SlackError("invalid_arguments")
-        if not isinstance(params.get("view"), dict):
-            raise _SlackError("invalid_arguments")
-        previous = self.views.get(view_id, {})
+            raise _Refused("invalid_arguments")
+        if view_id not in self.views:
+            raise _SlackError("not_found")
+        previous = self.views[view_id]
+        self._check_view(params.get("view"), previous.get("type", "modal"))
         view = self._view_object(
             params["view"], view_id=view_id, default_type=previous.get("type", "modal")
         )
