@@ -90,6 +90,7 @@ def _card_action(data: Any, *, invoke: bool = True, tenant: str = TENANT) -> Act
     else:
         raw["value"] = data
     raw["channelData"]["tenant"]["id"] = tenant
+    raw["conversation"]["tenantId"] = tenant  # Teams sends both (the host's, in a shared channel)
     return Activity().deserialize(raw)
 
 

@@ -7,7 +7,9 @@
 - invoke `fileConsent/invoke`: the person accepted (or declined) a file (`export`, a portfolio);
 - conversationUpdate / installationUpdate: people and the bot joining; every person met is
   remembered so the bot can reach them, and greeted once with the profile card;
-- messageReaction: "like" on an artifact card endorses, removing it withdraws.
+- messageReaction: "like" on an artifact card endorses, removing it withdraws;
+- any other invoke (a message extension, a task module, `signin/...`: nothing this bot
+  offers) is answered with an empty 200, so Teams shows the person no error.
 """
 
 from __future__ import annotations
@@ -103,6 +105,10 @@ class TeamsBridge:
         if activity.type == ActivityTypes.invoke and activity.name == "adaptiveCard/action":
             resolve = await self._remember(activity)
             await self._card_action(turn, self.platform, resolve, invoke=True)
+        elif activity.type == ActivityTypes.invoke:
+            # Without an invoke response the SDK answers 501, which Teams shows as an error.
+            log.info("Teams invoke %r is nothing this bot offers: answered 200", activity.name)
+            await self._invoke_response(turn, {})
 
     async def work(self, claim: Claim) -> None:
         """Work one stored activity. Each unit of work queues its replies in the outbox in
@@ -220,6 +226,14 @@ class TeamsBridge:
     ) -> None:
         blob = inbound.reference_blob(activity)
         tenant = blob["tenant"]
+        if inbound.bot_removed(activity):  # e.g. no longer allowed in a shared channel
+            await self.bot.db.run(
+                functools.partial(
+                    self.references.forget_conversation,
+                    tenant=tenant,
+                    conversation_id=blob["conversation_id"],
+                )
+            )
         people = inbound.added_people(activity)
         bot_added = inbound.bot_added(activity)
         personal = blob["conversation_type"] == "personal"
@@ -285,7 +299,7 @@ class TeamsBridge:
         once = f"teams:welcomed:{user.workspace_id}:{user.user_id}"
         if not conversation.is_dm:
             keys = [conversation.channel_id]
-            team = inbound.team_id(activity)
+            team = inbound.team_id(activity) if inbound.team_wide(activity) else None
             if team:
                 keys = await db.run(
                     functools.partial(

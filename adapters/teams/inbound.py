@@ -5,6 +5,14 @@ Identities: the tenant is the workspace; a person's user id is their Entra (AAD)
 when Teams sends one, else their Teams id (hashed when longer than our 64-character ids).
 A channel is known by its channel id; a reply in a channel thread keeps the channel id and
 carries the thread's root message id as `thread_id`.
+
+Shared and private channels (manifest `supportsChannelFeatures`): a shared channel belongs to
+its host team and tenant, and people from other teams and other tenants take part in it. The
+workspace is the tenant hosting the conversation, `conversation.tenantId` (Microsoft: "to
+retrieve the host tenant ID for any event or action payload received by a bot"), before
+`channelData.tenant`; a person's own tenant (`membershipSource.tenantId`) never moves their
+activity into another workspace. Such a channel's members are its own, not the host team's
+(`team_wide`), so the channel is not counted as one of the team's (`reference_blob`).
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ChannelAccount
 
-from adapters.teams.render import CHOICE_INPUT, DATA_KEY, Signer
+from adapters.teams.render import CHOICE_INPUT, DATA_KEY, KEEP_KEY, Signer
 from bot.events import (
     ActionEvent,
     CommandEvent,
@@ -54,15 +62,35 @@ def default_resolver(teams_id: str, aad_object_id: str | None) -> str:
     return aad_object_id or short_id(teams_id)
 
 
+def _channel_data(activity: Activity) -> dict[str, Any]:
+    return activity.channel_data if isinstance(activity.channel_data, dict) else {}
+
+
 def tenant_of(activity: Activity) -> str:
-    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-    tenant = (channel_data.get("tenant") or {}).get("id") if channel_data else None
+    """The tenant hosting the conversation (see the module docstring), else channelData's."""
     conversation = activity.conversation
-    if not tenant and conversation is not None:
+    tenant = None
+    if conversation is not None:
         tenant = conversation.tenant_id or (conversation.additional_properties or {}).get(
             "tenantId"
         )
+    if not tenant:
+        tenant = (_channel_data(activity).get("tenant") or {}).get("id")
     return str(tenant or activity.channel_id or "")  # the Bot Framework Emulator sends none
+
+
+def channel_kind(activity: Activity) -> str:
+    """ "standard", "shared" or "private" for a channel (Teams' channelData.channel.type)."""
+    channel = _channel_data(activity).get("channel")
+    kind = channel.get("type") if isinstance(channel, dict) else None
+    return str(kind).lower() if isinstance(kind, str) and kind else "standard"
+
+
+def team_wide(activity: Activity) -> bool:
+    """Whether people added here joined the whole team (a team's roster change), rather than
+    one shared or private channel, whose members are its own."""
+    event = str(_channel_data(activity).get("eventType") or "").lower()
+    return channel_kind(activity) == "standard" and not event.startswith("channelmember")
 
 
 def conversation_type(activity: Activity) -> str:
@@ -109,7 +137,9 @@ def reference_blob(activity: Activity) -> dict[str, Any]:
         "tenant": tenant_of(activity),
         "bot_id": recipient.id or "",
         "bot_name": recipient.name or "",
-        "team_id": team_id(activity),
+        # A shared or private channel is not one of the team's channels: its people are its
+        # own (the team's roster isn't theirs, and a team-wide welcome doesn't reach it).
+        "team_id": team_id(activity) if channel_kind(activity) == "standard" else None,
     }
 
 
@@ -282,6 +312,11 @@ def card_action(
         for key, item in data.items()
         if key != DATA_KEY and isinstance(item, (str, int, float, bool)) and len(str(key)) <= 64
     }
+    kept = ours.get(KEEP_KEY)
+    for key in kept if isinstance(kept, list) else []:
+        # a prefilled field Teams had no room to show: left empty, it keeps what is stored
+        if isinstance(key, str) and not values.get(key, "").strip():
+            values.pop(key, None)
     choice = values.pop(CHOICE_INPUT, None)
     if ours.get("c"):
         if not choice or not choice.strip():
@@ -348,3 +383,9 @@ def added_people(activity: Activity) -> list[ChannelAccount]:
 def bot_added(activity: Activity) -> bool:
     bot = activity.recipient.id if activity.recipient else None
     return any(m.id == bot for m in activity.members_added or [])
+
+
+def bot_removed(activity: Activity) -> bool:
+    """The bot left a conversation (in a shared channel: it was no longer allowed there)."""
+    bot = activity.recipient.id if activity.recipient else None
+    return any(m.id == bot for m in activity.members_removed or [])

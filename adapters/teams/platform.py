@@ -8,7 +8,11 @@ the turn's own connector is used. Either way the connector is the pooled one
 
 Teams has no messages that only one person in a channel sees: a private answer to something
 said in a channel goes to the person's 1:1 chat with the bot (or, for a card button, into the
-invoke response only the clicker sees).
+invoke response only the clicker sees). Teams lets a bot open a 1:1 chat only with people of
+the tenant it is installed in, so someone from another organisation in a shared channel gets,
+in the channel, a note saying the bot can't answer them privately — never the answer itself.
+
+A message too big for one Teams message is sent as several (adapters/teams/render.py).
 """
 
 from __future__ import annotations
@@ -43,6 +47,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _MENTION = re.compile(r"<@([A-Za-z0-9_:.\-]+)(?:\|[^>]*)?>")
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 413})
+NOT_PRIVATELY = (
+    "<@{user}>, I can't answer you privately from here: Teams lets me start a private chat "
+    "only with people in the organisation that added me to this channel. What you share "
+    "here still counts."
+)
 
 
 class Unreachable(DeliveryError):
@@ -164,7 +173,12 @@ class TeamsPlatform:
         if message.visibility is Visibility.EPHEMERAL and not conversation.is_dm:
             assert message.to is not None
             origin = conversation.channel_id  # the card's buttons still act there
-            conversation = await self.open_dm(message.to)
+            try:
+                conversation = await self.open_dm(message.to)
+            except Unreachable as why:  # e.g. someone of another tenant in a shared channel
+                log.info("a private answer became a note in the channel: %s", why.reason)
+                note = NOT_PRIVATELY.format(user=message.to.user_id)
+                return await self.send(conversation, Message(text=note))
         target = self.target(conversation)
         tenant = target.tenant or conversation.workspace_id
         if message.attachment is not None:
@@ -176,25 +190,46 @@ class TeamsPlatform:
                 tenant=tenant, user_id=owner, attachment=message.attachment
             )
             context = {"pln": "file", "k": key, "s": self.signer.sign(tenant, "file", key)}
-            activity = render.file_consent_activity(message, context=context)
+            activities = [render.file_consent_activity(message, context=context)]
         else:
             names = self._names(tenant, message.text, message.card.body if message.card else "")
-            activity = render.message_activity(
-                message, signer=self.signer, tenant=tenant, names=names, origin=origin
+            # Too big for one Teams message: several, unless the bot may update it later
+            # (then it is shortened to one, so an update reaches all of it).
+            activities = render.message_activities(
+                message,
+                signer=self.signer,
+                tenant=tenant,
+                names=names,
+                origin=origin,
+                split=message.link is None,
             )
         conversation_id = target.conversation_id
         if message.thread_id and target.conversation_type == "channel":
             conversation_id = f"{conversation_id};messageid={message.thread_id}"
 
-        async def post(connector: ConnectorClient) -> Any:
-            return await connector.conversations.send_to_conversation(
-                conversation_id, activity, **{TENANT_KWARG: tenant}
-            )
+        def post(activity: dict[str, Any]) -> Callable[[ConnectorClient], Awaitable[Any]]:
+            async def call(connector: ConnectorClient) -> Any:
+                return await connector.conversations.send_to_conversation(
+                    conversation_id, activity, **{TENANT_KWARG: tenant}
+                )
+
+            return call
 
         try:
-            response = await self._with_connector(target, post)
+            response = await self._with_connector(target, post(activities[0]))
         except (HttpOperationError, ClientRequestError, OSError) as exc:
             raise _delivery_error("send", exc) from exc
+        for number, more in enumerate(activities[1:], start=2):
+            try:
+                await self._with_connector(target, post(more))
+            except (HttpOperationError, ClientRequestError, OSError) as exc:
+                # The first part is posted: failing the row would post it again on retry.
+                log.error(
+                    "part %d of %d of a Teams message was not sent: %s",
+                    number,
+                    len(activities),
+                    _delivery_error("send", exc),
+                )
         posted = ConversationRef(
             platform=PLATFORM,
             workspace_id=conversation.workspace_id,
