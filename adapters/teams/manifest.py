@@ -1,10 +1,20 @@
 """The Teams app package (`plnbot teams-manifest`): manifest.json and two icons in a zip.
 
-Manifest schema 1.17: one bot in personal, team and group-chat scope, with the commands
-people see when they type `@PLN Bot` (Teams shows at most ten per scope), file support for
-`export`, and resource-specific consent to read channel messages, so replies in a prompt's
-thread arrive without an @mention. Icons are drawn here and written as PNG with zlib — no
-downloads, no image library.
+Manifest schema 1.29 (the newest Teams publishes; nothing in it that this bot uses needs
+more than 1.25): one bot in personal, team and group-chat scope, with the commands people see
+when they type `@PLN Bot` (Teams shows at most ten per scope), file support for `export`, and
+resource-specific consent to read channel messages, so replies in a prompt's thread arrive
+without an @mention.
+
+Shared and private channels (`supportsChannelFeatures: tier1`, schema 1.25, and
+`supportedChannelTypes`): the app can be added to them — a shared channel is how districts
+run one PLN across organisations, each teacher in their own tenant's Teams — and
+`ChannelMember.Read.Group` lets Teams tell the bot who joins one (directly or through a team
+it is shared with). The bot then works there as in any channel (adapters/teams/inbound.py:
+the community belongs to the host tenant; someone from another tenant gets public answers,
+never a private chat, which Teams doesn't allow across tenants).
+
+Icons are drawn here and written as PNG with zlib — no downloads, no image library.
 """
 
 from __future__ import annotations
@@ -19,8 +29,8 @@ import zlib
 from typing import Any
 from urllib.parse import urlsplit
 
-MANIFEST_VERSION = "1.17"
-SCHEMA = "https://developer.microsoft.com/en-us/json-schemas/teams/v1.17/MicrosoftTeams.schema.json"
+MANIFEST_VERSION = "1.29"
+SCHEMA = "https://developer.microsoft.com/en-us/json-schemas/teams/v1.29/MicrosoftTeams.schema.json"
 ACCENT = (0x1D, 0x4F, 0x6E)
 SHORT_DESCRIPTION = "Goal check-ins, shared evidence and peer endorsement for teachers' PLNs."
 FULL_DESCRIPTION = (
@@ -105,6 +115,8 @@ def build_manifest(app_id: str, url: str, *, version: str = "1.0.0") -> dict[str
             }
         ],
         "permissions": ["identity", "messageTeamMembers"],
+        "supportsChannelFeatures": "tier1",
+        "supportedChannelTypes": ["sharedChannels", "privateChannels"],
         "validDomains": [host],
         "webApplicationInfo": {"id": app_id, "resource": f"api://{host}/botid-{app_id}"},
         "authorization": {
@@ -112,6 +124,7 @@ def build_manifest(app_id: str, url: str, *, version: str = "1.0.0") -> dict[str
                 "resourceSpecific": [
                     {"name": "ChannelMessage.Read.Group", "type": "Application"},
                     {"name": "ChatMessage.Read.Chat", "type": "Application"},
+                    {"name": "ChannelMember.Read.Group", "type": "Application"},
                 ]
             }
         },
