@@ -41,6 +41,16 @@ def iso_week(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
+def week_of(week: str) -> str:
+    """An ISO week as people read it: `2026-W50` -> "week of 7 Dec" (its Monday). Weeks stay
+    ISO in commands, keys and files; this is for what people see."""
+    try:
+        monday, _ = week_bounds(week)
+    except ValueError:
+        return week
+    return f"week of {monday.day} {monday:%b}"
+
+
 def week_bounds(week: str) -> tuple[date, date]:
     """Monday and the following Monday of an ISO week like `2026-W48`."""
     try:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from bot.bands import Ratings
+from bot.clock import week_of
 from bot.config import check_timezone
 from bot.context import Context, UsageError
 from bot.delivery import queue_checkins
@@ -399,11 +400,11 @@ def register(router: Router) -> None:
             Field(label="Members", value=str(len(members))),
             Field(label="Check-ins (4 weeks)", value=_answered_line(totals, min_group)),
             Field(
-                label=f"Self-ratings last week ({rated.week})",
+                label=f"Self-ratings last week ({week_of(rated.week)})",
                 value=_ratings_line(rated.ratings),
             ),
             Field(
-                label=f"This week ({this_week.week})",
+                label=f"This week ({week_of(this_week.week)})",
                 value=f"{this_week.shares} shares, {this_week.endorsements} endorsements",
             ),
             Field(label="Reflections (4 weeks)", value=_reflections_line(totals, min_group)),

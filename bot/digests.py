@@ -16,7 +16,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from bot.clock import week_bounds
+from bot.clock import week_bounds, week_of
 from bot.context import Context, UsageError
 from bot.llm import (
     Asker,
@@ -244,7 +244,7 @@ def render_digest(
     """The digest as text and as a neutral card: introduction, the ranked shares (author,
     endorsers, best note), the standards, and the participation line (`min_group`: see
     `participation`)."""
-    title = f"{community.name} — the week's best work ({week})"
+    title = f"{community.name} — the week's best work ({week_of(week)})"
     line = participation(session, community, week, min_group=min_group)
     standards = standards_for_digest(session, prompts, community, week)
     standard_fields = []
@@ -369,10 +369,10 @@ def register(router: Router) -> None:
         week = current_week(community, ctx.now)
         if schedule_digest(ctx.session, community, week, ctx.now):
             ctx.wake_outbox = True
-            ctx.reply(f"This week's digest ({week}) is on its way to the channel.")
+            ctx.reply(f"This week's digest ({week_of(week)}) is on its way to the channel.")
         else:
             ctx.reply(
-                f"The digest for {week} was already posted (or is on its way); I won't post it twice."
+                f"The digest for the {week_of(week)} was already posted (or is on its way); I won't post it twice."
             )
 
 

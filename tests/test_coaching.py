@@ -228,9 +228,9 @@ async def test_report_shows_counts_and_bands_only(story: Story, db: Database) ->
         "Report for Math PLN",
         "Members: 4",
         "Check-ins (4 weeks): 3 answered of 4 sent",
-        "Self-ratings last week (2026-W48): Investigating 1, Envisioning 0, Planning 1, "
+        "Self-ratings last week (week of 23 Nov): Investigating 1, Envisioning 0, Planning 1, "
         "Staging 1 · average 5.7 (3 people)",
-        "This week (2026-W49): 1 shares, 1 endorsements",
+        "This week (week of 30 Nov): 1 shares, 1 endorsements",
         "Reflections (4 weeks): fewer than 3 people — shown once 3 have reflected in a week",
         "May need a hand: 1 without a check-in in 3 weeks",
         "Undelivered messages (4 weeks): 0",

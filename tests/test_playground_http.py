@@ -39,7 +39,7 @@ async def test_coach_sets_up_a_teacher_shares_another_endorses_the_digest_appear
     assert "updated" in card["html"]  # the card was updated in place, not posted again
 
     answer = await web.run("digest")
-    assert "digest (2026-W48) is posted" in answer
+    assert "digest (week of 23 Nov) is posted" in answer
     digest = await web.last(CARA, "channel", "the week&#x27;s best work")
     assert "Exit tickets that worked" in digest["html"] and "by Ana" in digest["html"]
     assert "already posted" in await web.run("digest")  # one digest per week, as for real

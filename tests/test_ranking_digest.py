@@ -63,7 +63,7 @@ async def test_the_weekly_digest_message(story: Story) -> None:
     assert digest.conversation.channel_id == CHANNEL and not digest.ephemeral
     card = digest.message.card
     assert card is not None
-    assert card.title == "Math PLN — the week's best work (2026-W48)"
+    assert card.title == "Math PLN — the week's best work (week of 23 Nov)"
     assert card.body == (
         "3 shares stood out to peers this week, one with a note on what a colleague would "
         "borrow. Open them, try an idea, and endorse what you'd use."
@@ -134,7 +134,7 @@ def test_plnbot_digest_prints_the_digest(story: Story, db: Database) -> None:
     env = {"DATABASE_URL": db.url, "PLNBOT_LOG_LEVEL": "WARNING"}
     result = runner.invoke(cli, ["digest", "Math PLN", "--week", "2026-W48"], env=env)
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("Math PLN — the week's best work (2026-W48)")
+    assert result.output.startswith("Math PLN — the week's best work (week of 23 Nov)")
     assert (
         "1. Exit tickets #assessment — by Ana · 2 endorsements from Ben and Cara" in result.output
     )

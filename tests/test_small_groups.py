@@ -25,6 +25,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from typer.testing import CliRunner
 
+from bot.clock import week_of
 from bot.config import ConfigError, Settings, load_settings
 from bot.small_groups import DEFAULT_MIN_GROUP
 from plnbot.cli import app as cli
@@ -225,7 +226,7 @@ async def test_with_five_who_checked_in_the_report_shows_the_bands_and_average(
         await last_week_everyone_checks_in(community)
         report = await community.report()
         assert report_line(report, "Self-ratings last week") == (
-            f"Self-ratings last week ({_last_week()}): Investigating 1, Envisioning 1, "
+            f"Self-ratings last week ({week_of(_last_week())}): Investigating 1, Envisioning 1, "
             "Planning 2, Staging 1 · average 5.6 (5 people)"
         )
         assert report_line(report, "Check-ins (4 weeks)") == (

@@ -183,9 +183,9 @@ def test_community_charts_use_the_okabe_ito_palette_and_describe_their_data() ->
         ),
     ]
     svg = participation_chart("p", weeks)
-    assert "2026-W47: 2 shares, 3 endorsements, 5 reflections, 6 check-ins answered" in svg
+    assert "week of 16 Nov: 2 shares, 3 endorsements, 5 reflections, 6 check-ins answered" in svg
     assert 'data-week="2026-W47" data-series="endorsements" data-value="3"' in svg
-    assert "2026-W48: 0 shares, 0 endorsements, reflections: fewer than 5 people" in svg
+    assert "week of 23 Nov: 0 shares, 0 endorsements, reflections: fewer than 5 people" in svg
     assert 'data-week="2026-W48" data-series="reflections"' not in svg  # held back: no bar
     assert set(re.findall(r'fill="(#[0-9A-F]{6})"', svg)) <= set(OKABE_ITO.values())
     bands = bands_chart("b", summarise([2, 6, 7]), week="2026-W47")

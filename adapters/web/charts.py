@@ -18,6 +18,7 @@ from datetime import datetime
 from html import escape
 
 from bot.bands import BANDS, Ratings
+from bot.clock import week_of
 from bot.progress import RatingPoint, WeekStats
 from bot.small_groups import Figure
 
@@ -195,7 +196,8 @@ def _axis(
 
 
 def _week_label(week: str) -> str:
-    return week.split("-")[1] if "-" in week else week
+    """An axis label people read: the week's Monday, "7 Dec"."""
+    return week_of(week).removeprefix("week of ")
 
 
 def _value(week: WeekStats, key: str) -> int | None:
@@ -218,7 +220,8 @@ def participation_chart(chart_id: str, weeks: Sequence[WeekStats]) -> str:
     left, right, top, bottom = 40, 12, 40, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     desc = "; ".join(
-        f"{w.week}: " + ", ".join(_said(w, key, label.lower()) for key, label, _ in PARTICIPATION)
+        f"{week_of(w.week)}: "
+        + ", ".join(_said(w, key, label.lower()) for key, label, _ in PARTICIPATION)
         for w in weeks
     )
     out = _open(chart_id, width, height, "Participation by week", desc or "No weeks.")
@@ -241,7 +244,7 @@ def participation_chart(chart_id: str, weeks: Sequence[WeekStats]) -> str:
             out.append(
                 f'<rect class="bar" data-week="{week.week}" data-series="{key}" '
                 f'data-value="{value}" x="{x:.1f}" y="{y:.1f}" width="{bar - 1:.1f}" '
-                f'height="{bar_h:.1f}" fill="{colour}"><title>{week.week}: {value} '
+                f'height="{bar_h:.1f}" fill="{colour}"><title>{week_of(week.week)}: {value} '
                 f"{label.lower()}</title></rect>"
             )
             if value:
@@ -266,8 +269,8 @@ def checkins_chart(chart_id: str, weeks: Sequence[WeekStats]) -> str:
     def described(w: WeekStats) -> str:
         answered = w.checkins_answered
         if not answered.shown:
-            return f"{w.week}: {w.checkins_sent} sent, answered by {answered.text}"
-        return f"{w.week}: {answered.value} answered of {w.checkins_sent} sent"
+            return f"{week_of(w.week)}: {w.checkins_sent} sent, answered by {answered.text}"
+        return f"{week_of(w.week)}: {answered.value} answered of {w.checkins_sent} sent"
 
     desc = "; ".join(described(w) for w in weeks)
     out = _open(chart_id, width, height, "Check-ins answered vs sent", desc or "No weeks.")
@@ -291,7 +294,7 @@ def checkins_chart(chart_id: str, weeks: Sequence[WeekStats]) -> str:
                 f'<rect class="bar" data-week="{week.week}" data-series="{key}" '
                 f'data-value="{value}" x="{x + inset:.1f}" y="{top + plot_h - bar_h:.1f}" '
                 f'width="{bar - 2 * inset:.1f}" height="{bar_h:.1f}" fill="{colour}">'
-                f"<title>{week.week}: {value} {key}</title></rect>"
+                f"<title>{week_of(week.week)}: {value} {key}</title></rect>"
             )
         if week.checkins_sent:
             y = top + plot_h - week.checkins_sent / ceiling * plot_h
@@ -324,7 +327,7 @@ def bands_chart(chart_id: str, ratings: Ratings, *, week: str) -> str:
         )
         + f"; average {ratings.average:.1f} out of 10"
     )
-    out = _open(chart_id, width, height, f"Self-ratings in {week}, by band", desc)
+    out = _open(chart_id, width, height, f"Self-ratings in the {week_of(week)}, by band", desc)
     for index, (low, high, name) in enumerate(BANDS):
         value = bands.get(name, 0)
         y = top + index * row

@@ -9,6 +9,7 @@ import jinja2
 from aiohttp import web
 
 from adapters.web.security import secure
+from bot.clock import week_of
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -28,6 +29,7 @@ def _day(moment: Any) -> str:
 
 
 _env.filters["day"] = _day
+_env.filters["week"] = week_of  # "week of 7 Dec": people read dates, not ISO weeks
 
 
 def render_page(template: str, **values: Any) -> str:

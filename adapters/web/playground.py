@@ -35,6 +35,7 @@ from adapters.web.platform import (
 )
 from adapters.web.render import card_html, text_html
 from adapters.web.security import API_CSP, PLAYGROUND_CSP, same_origin, secure
+from bot.clock import week_of
 from bot.delivery import queue_checkins, queue_prompt
 from bot.digests import current_week, schedule_digest
 from bot.events import CommandEvent
@@ -316,9 +317,9 @@ class Playground:
             if job == "digest":
                 week = current_week(community, now)
                 if schedule_digest(session, community, week, now):
-                    return f"This week's digest ({week}) is posted in #{CHANNEL_NAME}."
+                    return f"This week's digest ({week_of(week)}) is posted in #{CHANNEL_NAME}."
                 return (
-                    f"The digest for {week} was already posted: one per week, as in a real "
+                    f"The digest for the {week_of(week)} was already posted: one per week, as in a real "
                     "community. `digest preview` shows the ranking now."
                 )
             if job == "prompt":
