@@ -190,7 +190,7 @@ def test_community_charts_use_the_okabe_ito_palette_and_describe_their_data() ->
     assert set(re.findall(r'fill="(#[0-9A-F]{6})"', svg)) <= set(OKABE_ITO.values())
     bands = bands_chart("b", summarise([2, 6, 7]), week="2026-W47")
     assert "Planning: 2 of 3 people" in bands and 'data-band="Planning" data-value="2"' in bands
-    assert "average 5.0 out of 10" in bands and "Self-ratings in 2026-W47" in bands
+    assert "average 5.0 out of 10" in bands and "Self-ratings in the week of 16 Nov" in bands
 
 
 def test_slack_renders_a_link_button_with_its_url() -> None:
