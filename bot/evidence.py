@@ -1,4 +1,9 @@
-"""Sharing evidence of practice: links, files and notes, posted as artifact cards."""
+"""Sharing evidence of practice: links, files and notes, posted as artifact cards.
+
+A share's notes are stored whole, however long. Its card shows the first `CARD_NOTES`
+characters (cut at a word boundary) and, when there is more, a *Read all* button that sends
+the person who presses it the whole text privately, in parts every platform shows whole.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from sqlmodel import Session, select
 from bot.context import Context, UsageError
 from bot.events import ActionEvent
 from bot.messages import Button, Card, Field, Input, Link
+from bot.port import FormCheck
 from bot.prompts import PromptLibrary
 from bot.router import Router
 from storage.models import Artifact, Endorsement, Member
@@ -18,8 +24,38 @@ from storage.queries import add_membership, community_for_channel
 
 MAX_URL = 2000
 MAX_TITLE = 200
-MAX_NOTES = 4000
+FORM_NOTES = 3000  # a form's text box: Slack's plain_text_input holds at most 3,000
+CARD_NOTES = 2000  # what a card shows of the notes; the rest is one click away
+READ_PART = 3000  # one part of *Read all*: whole in a Slack section and a Teams text block
 SHARE_USAGE = "share <url> [title and notes]"
+_SPACE = re.compile(r"\s")
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` within `limit` characters: cut at the last space in its second half (else at
+    the limit) with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = max((m.start() for m in _SPACE.finditer(text, limit // 2, limit)), default=limit - 1)
+    return text[:cut].rstrip() + "…"
+
+
+def split_parts(text: str, size: int = READ_PART) -> list[str]:
+    """`text` in parts of at most `size` characters, split at a paragraph, a line or a
+    space in the second half of each part when there is one; nothing is dropped."""
+    parts: list[str] = []
+    rest = text.strip()
+    while len(rest) > size:
+        window = rest[:size]
+        cut = next(
+            (at for mark in ("\n\n", "\n", " ") if (at := window.rfind(mark, size // 2)) > 0),
+            size,
+        )
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        parts.append(rest)
+    return parts
 
 
 def validate_url(raw: str) -> str:
@@ -96,25 +132,39 @@ def artifact_card(
     count = len(endorsed)
     fields.append(Field(label="Endorsements", value=f"{count}" + (f" — {names}" if names else "")))
     link = artifact.url or artifact.file_ref or ""
-    body = artifact.description[:2500]
+    body = shorten(artifact.description, CARD_NOTES)
     text = f"{author_name} shared evidence: {artifact.title}" + (f" {link}" if link else "")
+    buttons = [
+        Button(
+            label=f"Endorse ({count})",
+            action_id="endorse",
+            value=str(artifact.id),
+            style="primary",
+        ),
+        Button(label="Endorse with a note", action_id="endorse_note_open", value=str(artifact.id)),
+    ]
+    if body != artifact.description:
+        buttons.append(Button(label="Read all", action_id="share_read", value=str(artifact.id)))
     card = Card(
         title=artifact.title,
         body=(f"{link}\n{body}" if link else body).strip(),
         fields=tuple(fields),
-        buttons=(
-            Button(
-                label=f"Endorse ({count})",
-                action_id="endorse",
-                value=str(artifact.id),
-                style="primary",
-            ),
-            Button(
-                label="Endorse with a note", action_id="endorse_note_open", value=str(artifact.id)
-            ),
-        ),
+        buttons=tuple(buttons),
     )
     return text, card
+
+
+def read_all(ctx: Context, artifact: Artifact) -> None:
+    """The whole of a share's notes, privately to the person who asked, in parts."""
+    parts = split_parts(artifact.description)
+    link = artifact.url or artifact.file_ref or ""
+    for number, part in enumerate(parts, 1):
+        of = f" ({number} of {len(parts)})" if len(parts) > 1 else ""
+        body = f"{link}\n{part}" if link and number == 1 else part
+        ctx.reply(
+            f"“{shorten(artifact.title, 100)}”, all of it{of}",
+            Card(title=f"{artifact.title}{of}", body=body),
+        )
 
 
 def share_form() -> Card:
@@ -130,7 +180,7 @@ def share_form() -> Card:
                 id="description",
                 label="What it shows (optional)",
                 kind="multiline",
-                max_length=MAX_NOTES,
+                max_length=FORM_NOTES,
             ),
         ),
         submit=Button(label="Share", action_id="share_submit", style="primary"),
@@ -152,11 +202,6 @@ def create_artifact(
         raise UsageError(
             "Share evidence in a PLN community channel, so peers can see it. "
             "(A coach turns a channel into a community with `setup`.)"
-        )
-    if len(description) > MAX_NOTES:
-        raise UsageError(
-            f"Your notes are {len(description):,} characters; please keep them under {MAX_NOTES:,}. "
-            "Nothing was shared yet."
         )
     if url:
         existing = ctx.session.exec(
@@ -197,12 +242,44 @@ def register(router: Router) -> None:
         if not args:
             if ctx.community is None:
                 raise UsageError(f"Usage: `{SHARE_USAGE}` in a community channel.")
-            ctx.reply(f"Usage: `{SHARE_USAGE}` — or fill in this form.", share_form())
+            if not isinstance(ctx.platform, FormCheck) or ctx.platform.shows_forms(
+                ctx.conversation
+            ):
+                ctx.reply(f"Usage: `{SHARE_USAGE}` — or fill in this form.", share_form())
+                return
+            # No form can open from here (a Slack @mention): a button opens it.
+            text = f"Usage: `{SHARE_USAGE}` — or open the form."
+            ctx.reply(
+                text,
+                Card(
+                    body=text,
+                    buttons=(
+                        Button(
+                            label="Open the share form", action_id="share_open", style="primary"
+                        ),
+                    ),
+                ),
+            )
             return
         first, _, rest = args.partition(" ")
         url = validate_url(first)
         title, description = split_title(rest, fallback=url)
         create_artifact(ctx, url=url, title=title, description=description)
+
+    @router.action("share_open")
+    async def share_open(ctx: Context) -> None:
+        if ctx.community is None:
+            raise UsageError(f"Usage: `{SHARE_USAGE}` in a community channel.")
+        ctx.reply("Here is the share form.", share_form())
+
+    @router.action("share_read")
+    async def share_read(ctx: Context) -> None:
+        event = ctx.event
+        assert isinstance(event, ActionEvent)
+        artifact = ctx.owned(Artifact, event.value)
+        if artifact is None:
+            raise UsageError("That share isn't here any more, so there is nothing to read.")
+        read_all(ctx, artifact)
 
     @router.action("share_submit")
     async def share_submit(ctx: Context) -> None:

@@ -93,15 +93,27 @@ async def test_ten_thousand_characters_in_a_goal(story: Story, db: Database) -> 
 
 
 async def test_ten_thousand_characters_in_share_notes(story: Story, db: Database) -> None:
+    """Long notes are stored whole (never refused, never lost); the card shows their start
+    and *Read all* gives the rest, privately, in parts that add up to every word."""
     await setup_community(story)
     await share(story, "U_ANA", "https://example.org/first", "First share")
-    sent = only(await story.command("U_ANA", f"share https://example.org/second Title\n{LONG}"))
-    assert sent.ephemeral and "10,000 characters" in sent.text and "Nothing was shared" in sent.text
-    assert [a.title for a in rows(db, Artifact)] == ["First share"]
-    # A one-line share that long is refused the same way.
-    sent = only(await story.command("U_ANA", f"share https://example.org/third {LONG}"))
-    assert "Nothing was shared" in sent.text
-    assert [a.title for a in rows(db, Artifact)] == ["First share"]
+    card = public(await story.command("U_ANA", f"share https://example.org/second Title\n{LONG}"))
+    stored = next(a for a in rows(db, Artifact) if a.title == "Title")
+    assert stored.description == LONG.strip()
+    assert card.message.card is not None
+    assert len(card.message.card.body) < 2100 and card.message.card.body.endswith("…")
+    read = next(b for b in card.message.card.buttons if b.label == "Read all")
+    parts = await story.press("U_BEN", read.action_id, read.value)
+    assert parts and all(p.ephemeral and p.message.to is not None for p in parts)
+    bodies = [p.message.card.body for p in parts if p.message.card is not None]
+    assert bodies[0].startswith("https://example.org/second\n")
+    joined = " ".join(b.removeprefix("https://example.org/second\n") for b in bodies)
+    assert joined.split() == LONG.split()
+    # A one-line share that long: its title is cut at a word, its notes are kept whole.
+    await story.command("U_ANA", f"share https://example.org/third {LONG}")
+    third = next(a for a in rows(db, Artifact) if a.url == "https://example.org/third")
+    assert third.title.endswith("…") and len(third.title) <= 201
+    assert third.description == LONG.strip()
 
 
 async def test_ten_thousand_characters_in_a_checkin_reflection(story: Story, db: Database) -> None:

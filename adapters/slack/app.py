@@ -26,8 +26,8 @@ from adapters.slack.render import card_blocks, modal_view
 from adapters.slack.stores import InstallationStore, StateStore
 from bot.config import Settings
 from bot.dispatch import Bot
-from bot.events import Event, ReactionEvent, UserRef
-from bot.evidence import share_form
+from bot.events import ConversationRef, Event, ReactionEvent, UserRef
+from bot.evidence import FORM_NOTES, share_form
 from bot.inbox import Claim, Intake
 from bot.messages import Button, Card
 from bot.port import UserInfo
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 SHARE_SHORTCUT = "share_evidence"
 BOT_SCOPES = [
+    "app_mentions:read",
     "commands",
     "chat:write",
     "im:write",
@@ -56,6 +57,7 @@ _URL = re.compile(r"https?://[^\s<>|]+")
 # What each stored kind of request becomes when it is worked.
 _EVENTS: dict[str, Callable[[dict[str, Any]], Event | None]] = {
     "command": inbound.command_event,
+    "mention": inbound.mention_event,
     "message": inbound.message_event,
     "reaction": inbound.reaction_event,
     "joined": inbound.joined_event,
@@ -100,6 +102,11 @@ class SlackBridge:
         self.app = AsyncApp(**kwargs)
         if oauth is not None:
             self.app.enable_token_revocation_listeners()
+        else:
+            # With one token there are no installations to delete, but Slack still sends
+            # these (and retries a 404): answer 200 and say plainly what happened.
+            self.app.event("app_uninstalled")(self._uninstalled)
+            self.app.event("tokens_revoked")(self._uninstalled)
         self._register()
 
     async def accept(self, kind: str, body: dict[str, Any]) -> None:
@@ -129,6 +136,27 @@ class SlackBridge:
                 payload=json.dumps(body, separators=(",", ":")),
             )
         )
+
+    async def _uninstalled(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        team = _team_of(body)
+        event = body.get("event") or {}
+        self.platform.forget_workspace(team)
+        if event.get("type") == "app_uninstalled":
+            log.error(
+                "Slack: the app was uninstalled from workspace %s; SLACK_BOT_TOKEN no longer "
+                "works there. Reinstall the app and set the new bot token to use it again.",
+                team,
+            )
+        else:
+            tokens = event.get("tokens") or {}
+            log.error(
+                "Slack: tokens were revoked in workspace %s (bot users %s, users %s); if "
+                "SLACK_BOT_TOKEN was one, reinstall the app and set the new bot token.",
+                team,
+                ", ".join(tokens.get("bot") or []) or "none",
+                ", ".join(tokens.get("oauth") or []) or "none",
+            )
 
     def _ignored(self, event: Event) -> bool:
         """A reaction other than the endorsing one: nothing for the bot (most reactions)."""
@@ -196,6 +224,7 @@ class SlackBridge:
             return listener
 
         app.command("/pln")(storing("command"))
+        app.event("app_mention")(storing("mention"))
         app.event("message")(storing("message"))
         app.event("reaction_added")(storing("reaction"))
         app.event("reaction_removed")(storing("reaction"))
@@ -234,19 +263,39 @@ class SlackBridge:
             for field in form.inputs
         )
         channel = (body.get("channel") or {}).get("id", "")
+        longer = (
+            f"\n_This message is longer than the box holds ({FORM_NOTES:,} characters), so "
+            "only its beginning is filled in._"
+            if len(text) > FORM_NOTES
+            else ""
+        )
         card = Card(
             title="Share as evidence",
-            body=form.body,
+            body=form.body + longer,
             inputs=inputs,
             submit=Button(label="Share", action_id="share_submit", value=channel),
         )
         view = modal_view(card, channel_id=channel, is_dm=channel.startswith("D"))
-        team = (body.get("team") or {}).get("id", "")
+        team = _team_of(body)
+        # Where the person is told, privately, when the form can't open.
+        where = ConversationRef(
+            platform=inbound.PLATFORM,
+            workspace_id=team,
+            channel_id=channel,
+            is_dm=channel.startswith("D"),
+            raw={"response_url": body.get("response_url")},
+        )
+        person = UserRef(
+            platform=inbound.PLATFORM,
+            workspace_id=team,
+            user_id=str((body.get("user") or {}).get("id") or ""),
+        )
         try:
-            client = await self.platform.client(team)
-            await client.views_open(trigger_id=body["trigger_id"], view=view)
+            await self.platform.open_modal(
+                where, view, trigger_id=str(body.get("trigger_id") or ""), person=person
+            )
         except Exception:
-            log.exception("opening the share modal failed")
+            log.exception("opening the share modal failed, and so did telling %s", person.user_id)
 
 
 def oauth_settings(settings: Settings, engine: Engine) -> AsyncOAuthSettings:

@@ -20,9 +20,12 @@ from bot.events import (
 )
 
 PLATFORM = "slack"
+SLACKBOT = "USLACKBOT"  # Slackbot writes in every app's DM (reminders, notices) as this user
 _LINK = re.compile(r"<((?:https?|mailto|ftp)[^>|]*)(?:\|[^>]*)?>")
 _USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
+_MENTION_AND_SPACE = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>[ \t]*")
+_LEADING_MENTION = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[ \t]*")
 
 
 def plain_text(text: str) -> str:
@@ -82,22 +85,84 @@ def command_event(body: dict[str, Any]) -> CommandEvent:
     )
 
 
+def _from_a_bot(event: dict[str, Any]) -> bool:
+    """Written by an app, a bot user or Slackbot: never something a person said to us."""
+    return bool(
+        event.get("bot_id")
+        or event.get("subtype") == "bot_message"
+        or event.get("user") == SLACKBOT
+        or not event.get("user")
+    )
+
+
+def _bot_users(body: dict[str, Any]) -> set[str]:
+    """Our bot user's id in this workspace, from the envelope's `authorizations`."""
+    return {
+        str(a.get("user_id"))
+        for a in body.get("authorizations") or []
+        if a.get("is_bot") and a.get("user_id")
+    }
+
+
+def _mentions(text: str, bots: set[str]) -> bool:
+    return any(m.group(1) in bots for m in _USER.finditer(text or ""))
+
+
+def _without_mentions(text: str, bots: set[str]) -> str:
+    """The words addressed to the bot: its mentions (and the spaces after them) removed,
+    anyone else's kept, line breaks kept (a share's notes)."""
+    if not bots:  # an envelope without authorizations: the leading mention is the bot's
+        return _LEADING_MENTION.sub("", text or "").strip()
+    return _MENTION_AND_SPACE.sub(
+        lambda m: "" if m.group(1) in bots else m.group(0), text or ""
+    ).strip()
+
+
 def message_event(body: dict[str, Any]) -> MessageEvent | None:
-    """A DM to the bot, or a reply in a channel thread; None for anything else."""
+    """A DM to the bot, or a reply in a channel thread; None for anything else (a bot's or
+    Slackbot's message, channel chatter, a channel message that mentions the bot: that one
+    arrives again as `app_mention` and runs as a command)."""
     event = body["event"]
-    if event.get("bot_id") or event.get("subtype") not in (None, "file_share", "thread_broadcast"):
+    if _from_a_bot(event) or event.get("subtype") not in (None, "file_share", "thread_broadcast"):
         return None
     channel = event.get("channel", "")
     thread = event.get("thread_ts")
     is_dm = event.get("channel_type") == "im" or channel.startswith("D")
     if not is_dm and (not thread or thread == event.get("ts")):
         return None
+    bots = _bot_users(body)
+    text = event.get("text", "")
+    if not is_dm and _mentions(text, bots):
+        return None
+    if is_dm:  # "@PLN Bot help" in its own DM is "help"
+        text = _without_mentions(text, bots) if _mentions(text, bots) else text
     team = _team(body) or event.get("team", "")
     return MessageEvent(
         user=UserRef(platform=PLATFORM, workspace_id=team, user_id=event.get("user", "")),
         conversation=_conversation(team, channel, thread=None if is_dm else thread),
-        text=plain_text(event.get("text", "")),
+        text=plain_text(text),
         message_id=event.get("ts", ""),
+        dedupe_key=f"evt:{body.get('event_id')}" if body.get("event_id") else None,
+        raw=body,
+    )
+
+
+def mention_event(body: dict[str, Any]) -> CommandEvent | None:
+    """`@PLN Bot <words>` in a channel (`app_mention`): the words run as a command there,
+    as `/pln <words>` would. Slack never sends app_mention for DMs; its `message` twin is
+    dropped by `message_event`."""
+    event = body["event"]
+    if _from_a_bot(event) or event.get("subtype") not in (None, "file_share", "thread_broadcast"):
+        return None
+    team = _team(body) or event.get("team", "")
+    channel = str(event.get("channel", ""))
+    if not channel:
+        return None
+    text = _without_mentions(event.get("text", ""), _bot_users(body))
+    return CommandEvent(
+        user=UserRef(platform=PLATFORM, workspace_id=team, user_id=event.get("user", "")),
+        conversation=_conversation(team, channel),
+        text=plain_text(text),
         dedupe_key=f"evt:{body.get('event_id')}" if body.get("event_id") else None,
         raw=body,
     )

@@ -10,6 +10,7 @@ from typing import Any
 from adapters.slack.app import BOT_SCOPES, SHARE_SHORTCUT
 
 BOT_EVENTS = [
+    "app_mention",  # `@PLN Bot <words>` in a channel runs the words as a command
     "app_home_opened",  # the App Home tab
     "member_joined_channel",  # welcome DM in community channels
     "message.im",  # check-in answers and reflections in DMs
@@ -17,7 +18,7 @@ BOT_EVENTS = [
     "message.groups",  # the same in private channels
     "reaction_added",  # the star reaction endorses
     "reaction_removed",  # removing it withdraws
-    "app_uninstalled",
+    "app_uninstalled",  # answered in every mode; with OAuth the installation is deleted
     "tokens_revoked",
 ]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -39,7 +40,45 @@ PERMANENT_ERRORS = {
     "user_not_found",
     "cannot_dm_bot",
     "user_not_in_channel",
+    # What was sent is refused as it is: sending it again would be refused again.
+    "invalid_blocks",
+    "invalid_blocks_format",
+    "invalid_arguments",
+    "msg_too_long",
+    "no_text",
+    "view_too_large",
+    "message_not_found",
+    "cant_update_message",
+    "invalid_trigger_id",
+    "expired_trigger_id",
+    "exchanged_trigger_id",
 }
+# What a person reads when a form could not open, by Slack's error.
+_FORM_FAILED = {
+    "expired_trigger_id": "Slack gives an app three seconds to open a form, and I was too "
+    "slow this time.",
+    "exchanged_trigger_id": "that click had already opened a form.",
+}
+
+
+class SlackError(DeliveryError):
+    """A Web API call answered `ok: false`; `code` is Slack's error."""
+
+    def __init__(self, message: str, *, code: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.code = code
+
+
+class ResponseUrlGone(DeliveryError):
+    """A response_url that no longer answers: used five times, or older than 30 minutes."""
+
+
+def form_failed_text(code: str) -> str:
+    why = _FORM_FAILED.get(code) or f"Slack said `{code}`."
+    return (
+        f"Sorry, I couldn't open the form: {why} Nothing was changed. Please try again; "
+        "you can also type the command with its words instead (`/pln help` lists them)."
+    )
 
 
 def retry_handlers() -> list[Any]:
@@ -115,8 +154,9 @@ class SlackPlatform:
             retry_after = (
                 exc.response.headers.get("Retry-After") if exc.response.status_code == 429 else None
             )
-            raise DeliveryError(
+            raise SlackError(
                 f"Slack {method}: {error}",
+                code=error,
                 retry_after=float(retry_after) if retry_after else None,
                 permanent=error in PERMANENT_ERRORS,
             ) from exc
@@ -127,8 +167,9 @@ class SlackPlatform:
         card = message.card
         if card is not None and card.inputs and card.submit is not None and raw.get("trigger_id"):
             view = modal_view(card, channel_id=conversation.channel_id, is_dm=conversation.is_dm)
-            result = await self._call(team, "views.open", trigger_id=raw["trigger_id"], view=view)
-            return MessageRef(conversation=conversation, message_id=str(result["view"]["id"]))
+            return await self.open_modal(
+                conversation, view, trigger_id=raw["trigger_id"], person=message.to
+            )
         payload = message_payload(message)
         if message.attachment is not None:
             attachment = message.attachment
@@ -150,11 +191,21 @@ class SlackPlatform:
         if private and raw.get("response_url"):
             # Answers to the person who acted go back through response_url: it works in
             # any conversation, including DMs the bot is not a member of.
-            await self._respond(
-                raw["response_url"],
-                {**payload, "response_type": "ephemeral", "replace_original": False},
-            )
-            return MessageRef(conversation=conversation, message_id="")
+            try:
+                await self._respond(
+                    raw["response_url"],
+                    {**payload, "response_type": "ephemeral", "replace_original": False},
+                )
+                return MessageRef(conversation=conversation, message_id="")
+            except ResponseUrlGone as gone:
+                if message.to is None:
+                    raise
+                log.info("%s; answering %s another way", gone, message.to.user_id)
+                if conversation.is_dm or message.visibility is not Visibility.EPHEMERAL:
+                    await self._call(
+                        team, "chat.postMessage", channel=message.to.user_id, **payload
+                    )
+                    return MessageRef(conversation=conversation, message_id="")
         if message.visibility is Visibility.EPHEMERAL and not conversation.is_dm:
             assert message.to is not None
             try:
@@ -197,10 +248,45 @@ class SlackPlatform:
     async def _respond(self, url: str, body: dict[str, Any]) -> None:
         """Answer through a slash command's or action's response_url (works in any channel)."""
         async with self._session().post(url, json=body) as response:
+            if response.status in (404, 410):
+                raise ResponseUrlGone(
+                    f"response_url answered {response.status} {await response.text()}",
+                    permanent=True,
+                )
             if response.status >= 400:
                 raise DeliveryError(
-                    f"response_url answered {response.status}", permanent=response.status < 500
+                    f"response_url answered {response.status} {await response.text()}",
+                    permanent=response.status < 500,
                 )
+
+    async def open_modal(
+        self,
+        conversation: ConversationRef,
+        view: dict[str, Any],
+        *,
+        trigger_id: str,
+        person: UserRef | None,
+    ) -> MessageRef:
+        """Open a modal with a command's or a click's trigger. When Slack won't (the trigger
+        lasted its three seconds, a view refused), the person is told privately what
+        happened and what to do instead, and that answer stands for the form."""
+        try:
+            result = await self._call(
+                conversation.workspace_id, "views.open", trigger_id=trigger_id, view=view
+            )
+            return MessageRef(conversation=conversation, message_id=str(result["view"]["id"]))
+        except DeliveryError as error:
+            if person is None:
+                raise
+            code = error.code if isinstance(error, SlackError) else "unknown_error"
+            (log.error if code == "invalid_arguments" else log.warning)(
+                "opening a form for %s failed: %s", person.user_id, error
+            )
+            raw = {k: v for k, v in (conversation.raw or {}).items() if k != "trigger_id"}
+            visibility = Visibility.CHANNEL if conversation.is_dm else Visibility.EPHEMERAL
+            notice = Message(text=form_failed_text(code), visibility=visibility, to=person)
+            await self.send(replace(conversation, raw=raw), notice)
+            return MessageRef(conversation=conversation, message_id="")
 
     def shows_forms(self, conversation: ConversationRef) -> bool:
         """A modal opens only with the trigger of a command or a click (`FormCheck`)."""
