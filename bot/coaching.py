@@ -18,11 +18,16 @@ from bot.links import community_dashboard_button
 from bot.messages import Card, Field
 from bot.port import ReachCheck
 from bot.profiles import WEEKDAYS
-from bot.progress import WeekTotals, community_weeks, last_week_ratings, week_totals
+from bot.progress import (
+    WeekTotals,
+    community_weeks,
+    last_week_ratings,
+    needs_a_hand,
+    week_totals,
+)
 from bot.router import Router
 from bot.small_groups import Figure, fewer_than, held_back, reason
 from storage.models import (
-    CheckIn,
     Community,
     Member,
     OutboxMessage,
@@ -387,15 +392,8 @@ def register(router: Router) -> None:
                 )
             ).one()
         )
-        quiet = 0  # coaches see who hasn't checked in lately by name (the dashboard)
-        for member in members:
-            last = session.exec(
-                select(CheckIn.answered_at)
-                .where(CheckIn.member_id == member.id, CheckIn.rating.is_not(None))  # type: ignore[union-attr]
-                .order_by(CheckIn.answered_at.desc())  # type: ignore[union-attr]
-            ).first()
-            if last is None or last < ctx.now - timedelta(days=21):
-                quiet += 1
+        # Counted here, listed by name on the dashboard: one definition for both.
+        quiet = len(needs_a_hand(session, community, now=ctx.now, viewer_id=ctx.member.id))
         fields = (
             Field(label="Members", value=str(len(members))),
             Field(label="Check-ins (4 weeks)", value=_answered_line(totals, min_group)),

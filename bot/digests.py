@@ -271,7 +271,18 @@ def render_digest(
         intro = cached_intro(session, community_id=community.id, week=week, items=items)
     if intro is None:
         notes = sum(1 for item in ranked if item.note)
-        intro = template("digest_intro", shares=len(ranked), notes=notes)
+        start, end = week_window(community, week)
+        total = session.exec(
+            select(sa.func.count())
+            .select_from(Artifact)
+            .where(
+                Artifact.community_id == community.id,
+                Artifact.created_at >= start,  # type: ignore[operator]
+                Artifact.created_at < end,  # type: ignore[operator]
+            )
+        ).one()
+        # "stood out" only when there was something to stand out from
+        intro = template("digest_intro", shares=len(ranked), notes=notes, total=int(total))
     fields = []
     lines = [title, intro]
     for place, item in enumerate(ranked, 1):

@@ -437,23 +437,11 @@ def last_week_ratings(
     return WeekRatings(week=week, ratings=ratings_of(latest, min_group=min_group, viewer=viewer_id))
 
 
-def community_overview(
-    session: Session,
-    prompts: PromptLibrary,
-    community: Community,
-    *,
-    now: datetime,
-    min_group: int,
-    weeks: int = 8,
-    top: int = 5,
-    viewer_id: int | None = None,
-) -> CommunityOverview:
-    """Participation by week, check-ins answered vs sent, last week's bands, top shares, the
-    best share per Future Ready element, and members without a recent check-in (other than
-    the coach who is looking, `viewer_id`). Figures about people follow bot/small_groups.py."""
-    week_stats = community_weeks(
-        session, community, now=now, weeks=weeks, min_group=min_group, viewer_id=viewer_id
-    )
+def needs_a_hand(
+    session: Session, community: Community, *, now: datetime, viewer_id: int | None = None
+) -> list[QuietMember]:
+    """Members without an answered check-in for three weeks (the coach looking excepted),
+    longest quiet first: the one definition `report` counts and the dashboard lists."""
     members = community_members(session, community_id=community.id or 0)
     quiet: list[QuietMember] = []
     for member in members:
@@ -472,6 +460,27 @@ def community_overview(
             ).one()
             quiet.append(QuietMember(name=_name(member), last_checkin=last, shares=int(shares)))
     quiet.sort(key=lambda q: (q.last_checkin is not None, q.last_checkin or now, q.name))
+    return quiet
+
+
+def community_overview(
+    session: Session,
+    prompts: PromptLibrary,
+    community: Community,
+    *,
+    now: datetime,
+    min_group: int,
+    weeks: int = 8,
+    top: int = 5,
+    viewer_id: int | None = None,
+) -> CommunityOverview:
+    """Participation by week, check-ins answered vs sent, last week's bands, top shares, the
+    best share per Future Ready element, and members without a recent check-in (other than
+    the coach who is looking, `viewer_id`). Figures about people follow bot/small_groups.py."""
+    week_stats = community_weeks(
+        session, community, now=now, weeks=weeks, min_group=min_group, viewer_id=viewer_id
+    )
+    quiet = needs_a_hand(session, community, now=now, viewer_id=viewer_id)
 
     by_element = []
     for key, element in prompts.elements.items():
@@ -480,7 +489,7 @@ def community_overview(
 
     return CommunityOverview(
         community=community,
-        members=len(members),
+        members=len(community_members(session, community_id=community.id or 0)),
         weeks=week_stats,
         totals=week_totals(week_stats, min_group=min_group),
         ratings=last_week_ratings(

@@ -232,7 +232,7 @@ async def test_report_shows_counts_and_bands_only(story: Story, db: Database) ->
         "Staging 1 · average 5.7 (3 people)",
         "This week (week of 30 Nov): 1 shares, 1 endorsements",
         "Reflections (4 weeks): fewer than 3 people — shown once 3 have reflected in a week",
-        "May need a hand: 1 without a check-in in 3 weeks",
+        "May need a hand: 0 without a check-in in 3 weeks",  # as the dashboard: not the coach
         "Undelivered messages (4 weeks): 0",
         "Figures about fewer than 3 people are held back, so no one's private answers can be "
         "picked out of them.",

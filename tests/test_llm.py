@@ -278,7 +278,7 @@ async def test_a_failing_model_leaves_the_digest_with_the_template_intro(
     [posted] = await model_story.deliver()
     assert posted.conversation.channel_id == CHANNEL
     assert posted.message.card is not None
-    assert posted.message.card.body.startswith("One share stood out to peers this week.")
+    assert posted.message.card.body.startswith("This week's one share drew peers' endorsements.")
     assert "Two-minute exit tickets" in text_of([posted])
     assert len(fake.requests) == 2
 

@@ -65,8 +65,9 @@ async def test_the_weekly_digest_message(story: Story) -> None:
     assert card is not None
     assert card.title == "Math PLN — the week's best work (week of 23 Nov)"
     assert card.body == (
-        "3 shares stood out to peers this week, one with a note on what a colleague would "
-        "borrow. Open them, try an idea, and endorse what you'd use."
+        # Every share of the week was endorsed: none "stood out" from the others.
+        "All 3 of this week's shares drew peers' endorsements, one with a note on what a "
+        "colleague would borrow. Open them, try an idea, and endorse what you'd use."
     )
     assert [(f.label, f.value) for f in card.fields] == [
         (
