@@ -243,8 +243,9 @@ class StandardLine:
 def standards_for_digest(
     session: Session, prompts: PromptLibrary, community: Community, week: str
 ) -> list[StandardLine]:
-    """The current standard per element (in the framework's order), then the tags whose
-    standard changed hands during the week."""
+    """The standard per element as it stood at the end of `week` (in the framework's order),
+    then the tags whose standard changed hands during the week: a digest of a past week
+    never shows a standard won after it."""
     start, end = week_window(community, week)
     changed = {
         (key, artifact_id)
@@ -256,12 +257,16 @@ def standards_for_digest(
             )
         )
     }
-    rows = session.exec(
-        select(Standard, Artifact)
-        .join(Artifact, Artifact.id == Standard.artifact_id)  # type: ignore[arg-type]
-        .where(Standard.community_id == community.id)
+    history = session.exec(
+        select(StandardChange.key, Artifact)
+        .join(Artifact, Artifact.id == StandardChange.artifact_id)  # type: ignore[arg-type]
+        .where(
+            StandardChange.community_id == community.id,
+            StandardChange.changed_at < end,  # type: ignore[operator]
+        )
+        .order_by(StandardChange.changed_at, StandardChange.id)  # type: ignore[arg-type]
     ).all()
-    held = {standard.key: (standard, artifact) for standard, artifact in rows}
+    held = {key: (None, artifact) for key, artifact in history}  # the last change wins
     lines = []
     order = [k for k in prompts.elements if k in held]
     order += sorted(k for k in held if k.startswith("#") and (k, held[k][1].id) in changed)[:5]

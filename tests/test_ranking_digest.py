@@ -149,3 +149,17 @@ def test_plnbot_digest_prints_the_digest(story: Story, db: Database) -> None:
     assert bad.exit_code == 2 and "--week: not an ISO week" in bad.output
     unknown = runner.invoke(cli, ["digest", "Art PLN"], env=env)
     assert unknown.exit_code == 2 and "not found" in unknown.output
+
+
+async def test_a_past_weeks_digest_never_shows_a_standard_won_after_it(story: Story) -> None:
+    await setup_community(story)
+    story.clock.advance(timedelta(days=7))  # the standard is won in the following week
+    ana = artifact_id(
+        await share(story, "U_ANA", "https://example.org/exit", "Exit tickets #assessment")
+    )
+    await story.press("U_BEN", "endorse", ana)
+    await story.press("U_CARA", "endorse", ana)
+    now = only(await story.command("U_COACH", "digest preview"))
+    assert "Standard · Participative evaluation" in now.text
+    before = only(await story.command("U_COACH", "digest preview 2026-W48"))
+    assert "week of 23 Nov" in before.text and "Standard ·" not in before.text
