@@ -10,10 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from adapters.slack.manifest import build_manifest
+from adapters.slack.render import card_blocks, message_payload, modal_view
+from bot.messages import Button, Card, Field, Input, Message, Option
 from storage.models import Artifact, Member, Reflection
 from tests import block_kit
 from tests.slack_fakes import block_actions_payload, message_action_payload
@@ -225,6 +230,8 @@ async def test_a_mention_runs_as_a_command_once(slack: SlackRig) -> None:
     await slack.event(event, event_id="EvMention")
     await slack.event(twin_message(event), event_id="EvMentionMessage")
     await slack.event(event, event_id="EvMention", retry=1)  # Slack's retry
+    edited = {**event, "text": f"{event['text']} (typo)", "edited": {"user": "U_TEACHER1"}}
+    await slack.event(edited, event_id="EvMentionEdited")  # an edit is not a second command
     await slack.settle()
     shares = rows(slack.db, Artifact)
     assert [(a.url, a.title) for a in shares] == [
@@ -232,6 +239,7 @@ async def test_a_mention_runs_as_a_command_once(slack: SlackRig) -> None:
     ]
     cards = [m for m in slack.fake.messages.values() if "Co-written rubric" in m["text"]]
     assert len(cards) == 1
+    assert "already shared" not in json.dumps(slack.fake.calls)  # nothing ran twice
 
     await slack.event(mention("help", ts="1700001001.000100"), event_id="EvHelp")
     answers = await slack.fake.wait_for("chat.postEphemeral")
@@ -357,3 +365,78 @@ async def test_long_lists_keep_the_fallback_text_within_4000(slack: SlackRig) ->
     listed = json.dumps(goals["blocks"])
     assert all(f"{n} Raise exit-ticket" in listed for n in range(20))  # page 1
     assert "goal list 2" in listed
+
+
+# ---- any card at all ------------------------------------------------------------------------
+
+_TEXT = st.text(
+    alphabet=st.sampled_from(list("ab &<>*_\n🎯é ")) | st.characters(codec="utf-8"),
+    max_size=200,
+)
+_LONG = st.one_of(
+    _TEXT, st.builds(lambda t, n: t * n, _TEXT, st.integers(min_value=1, max_value=400))
+)
+_BUTTON = st.builds(
+    Button,
+    label=_LONG,
+    action_id=st.sampled_from(["endorse", "share_read", "checkin_rate"]),
+    value=_LONG,
+    style=st.sampled_from([None, "primary", "danger", "weird"]),
+    url=st.one_of(st.none(), st.builds(lambda n: "https://e.org/" + "a" * n, st.integers(0, 3100))),
+)
+_INPUT = st.builds(
+    Input,
+    id=st.text(alphabet="abcdefgh", min_size=1, max_size=8),
+    label=_LONG,
+    kind=st.sampled_from(["text", "multiline", "select"]),
+    options=st.lists(
+        st.builds(Option, label=_LONG, value=st.text(alphabet="xyz0123", min_size=1, max_size=20)),
+        max_size=120,
+        unique_by=lambda o: o.value,
+    ).map(tuple),
+    initial=_LONG,
+    placeholder=_LONG,
+    optional=st.booleans(),
+    max_length=st.one_of(st.none(), st.integers(min_value=-5, max_value=5000)),
+)
+_CARD = st.builds(
+    Card,
+    title=_LONG,
+    body=_LONG,
+    fields=st.lists(st.builds(Field, label=_TEXT, value=_LONG), max_size=30).map(tuple),
+    buttons=st.lists(_BUTTON, max_size=60).map(tuple),
+    footer=_LONG,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(card=_CARD, text=_LONG)
+def test_any_card_renders_within_slacks_limits(card: Card, text: str) -> None:
+    payload = message_payload(Message(text=text or "x", card=card))
+    assert block_kit.problems(payload["blocks"]) == []
+    block_kit.assert_fallback(payload["text"])
+    assert block_kit.problems({"type": "home", "blocks": card_blocks(card)}) == []
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    title=_LONG,
+    body=_LONG,
+    inputs=st.lists(_INPUT, min_size=1, max_size=6, unique_by=lambda i: i.id).map(tuple),
+    submit=_BUTTON.map(lambda b: replace(b, value=b.value[:2000])),  # a value, as on buttons
+)
+def test_any_form_renders_as_a_modal_slack_opens(
+    title: str, body: str, inputs: tuple[Input, ...], submit: Button
+) -> None:
+    card = Card(title=title, body=body, inputs=inputs, submit=submit)
+    view = modal_view(card, channel_id="C_PLN", is_dm=False)
+    assert block_kit.problems(view) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=_LONG)
+def test_any_text_alone_fits_a_message(text: str) -> None:
+    payload = message_payload(Message(text=text or "x"))
+    block_kit.assert_fallback(payload["text"])
+    assert len(payload["text"]) <= block_kit.MESSAGE_TEXT
+    assert block_kit.problems(payload.get("blocks", [])) == []

@@ -154,6 +154,8 @@ def mention_event(body: dict[str, Any]) -> CommandEvent | None:
     event = body["event"]
     if _from_a_bot(event) or event.get("subtype") not in (None, "file_share", "thread_broadcast"):
         return None
+    if event.get("edited"):  # an edit of a message that was worked already
+        return None
     team = _team(body) or event.get("team", "")
     channel = str(event.get("channel", ""))
     if not channel:

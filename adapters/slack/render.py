@@ -31,6 +31,7 @@ MAX_FALLBACK = 4000  # Slack advises it; it truncates a message's text only past
 MAX_MODAL_TITLE = 24
 MAX_INPUT = 3000  # a plain_text_input's max_length: 1 to 3,000
 MAX_OPTIONS = 100
+MAX_METADATA = 3000  # a view's private_metadata
 ACTIONS_PER_BLOCK = 25
 
 _SPACE = re.compile(r"\s")
@@ -222,6 +223,21 @@ def _input_block(field: Input) -> dict[str, Any]:
     }
 
 
+def _metadata(channel_id: str, is_dm: bool, value: str) -> str:
+    """What a modal carries to its submission, within Slack's 3,000 characters (a value,
+    like a button's, is an id: cut only when something is wrong)."""
+    value = value[:MAX_FIELD]
+    while True:
+        meta = json.dumps(
+            {"channel": channel_id, "dm": is_dm, "value": value},
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        if len(meta) <= MAX_METADATA:
+            return meta
+        value = value[: len(value) - (len(meta) - MAX_METADATA)]
+
+
 def modal_view(card: Card, *, channel_id: str, is_dm: bool) -> dict[str, Any]:
     """A modal whose submission comes back as the card's submit action."""
     assert card.submit is not None
@@ -234,9 +250,7 @@ def modal_view(card: Card, *, channel_id: str, is_dm: bool) -> dict[str, Any]:
         "title": plain(card.title or "PLN Bot", MAX_MODAL_TITLE),
         "submit": plain(card.submit.label, MAX_MODAL_TITLE),
         "close": plain("Cancel", MAX_MODAL_TITLE),
-        "private_metadata": json.dumps(
-            {"channel": channel_id, "dm": is_dm, "value": card.submit.value}
-        ),
+        "private_metadata": _metadata(channel_id, is_dm, card.submit.value),
         "blocks": blocks,
     }
 
