@@ -27,6 +27,9 @@ def check_timezone(name: str) -> str:
     return name
 
 
+_SWITCH = ("on", "off", "true", "false", "1", "0", "yes", "no")
+
+
 class Settings(BaseSettings):
     """Everything an operator can set; defaults run the bot with nothing configured."""
 
@@ -95,6 +98,48 @@ class Settings(BaseSettings):
         if url.get_backend_name() not in ("sqlite", "postgresql"):
             raise ValueError("only sqlite:/// and postgresql+psycopg:// URLs are supported")
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _valid_public_url(cls, value: str | None) -> str | None:
+        """Dashboard links are built on it: a typo would send every link nowhere."""
+        if value is None or not value.strip():
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"not a web address: {value!r} (expected like https://pln.example.org)"
+            )
+        return value.strip().rstrip("/")
+
+    @field_validator("llm")
+    @classmethod
+    def _valid_llm(cls, value: str) -> str:
+        if value.strip().lower() not in _SWITCH:
+            raise ValueError(f"expected on or off, not {value!r}")
+        return value.strip().lower()
+
+    @field_validator("holidays")
+    @classmethod
+    def _valid_holidays(cls, value: str | None) -> str | None:
+        """A country (and optional subdivision) the `holidays` package knows: `US`, `US-CA`."""
+        if value is None or not value.strip():
+            return None
+        country, _, subdivision = value.strip().upper().partition("-")
+        try:
+            import holidays
+        except ImportError:
+            raise ValueError("needs the holidays package: pip install 'plnbot[holidays]'") from None
+        try:
+            holidays.country_holidays(country, subdiv=subdivision or None)
+        except NotImplementedError:
+            raise ValueError(
+                f"{value!r} is not a country the holidays package knows (use a code like US, "
+                "GB or NZ, optionally with a region: US-CA)"
+            ) from None
+        return value.strip().upper()
 
     @field_validator("log_level")
     @classmethod

@@ -24,6 +24,31 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"plnbot {version('plnbot')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("plnbot (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """PLN Bot: Professional Learning Network communities in Slack and Microsoft Teams."""
+
+
 app.add_typer(db_app, name="db")
 
 
@@ -43,7 +68,36 @@ def settings_or_exit() -> Settings:
     )
     if settings.log_level != "DEBUG":
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per job run is noise
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # a line per migration too
     return settings
+
+
+def require_existing_database(settings: Settings) -> None:
+    """Commands that only read never create a database: a SQLite file must exist already."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    file = url.database if url.get_backend_name() == "sqlite" else None
+    if file not in (None, "", ":memory:") and not Path(str(file)).exists():
+        fail(
+            f"DATABASE_URL: no database at {url.database} yet (run `plnbot serve` or "
+            "`plnbot db upgrade` first, or set DATABASE_URL)"
+        )
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether serve can listen there (checked first: a traceback from deep inside the
+    server is no way to say "that port is taken")."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def fast_event_loop() -> None:
@@ -93,6 +147,13 @@ def serve(
     settings = settings_or_exit()
     if socket_mode and not settings.slack_app_token:
         fail("SLACK_APP_TOKEN: --socket-mode needs an app-level token (xapp-…)")
+    if settings.slack_bot_token and not settings.slack_signing_secret and not socket_mode:
+        fail(
+            "SLACK_SIGNING_SECRET: SLACK_BOT_TOKEN is set, but Slack's requests can't be "
+            "verified without the signing secret (or use --socket-mode with SLACK_APP_TOKEN)"
+        )
+    if not port_is_free(host, port):
+        fail(f"--port {port}: {host}:{port} is already in use (another plnbot?); pick another")
     try:
         runtime = build_runtime(
             settings,
@@ -104,6 +165,7 @@ def serve(
     except ConfigError as exc:
         fail(str(exc))
     log = logging.getLogger("plnbot")
+    log.info("database: %s", runtime.db.engine.url.render_as_string(hide_password=True))
     platforms = configured_platforms(runtime)
     log.info("platforms configured: %s", ", ".join(platforms) if platforms else "none")
     if not platforms:
@@ -187,8 +249,15 @@ def digest(
     from storage.models import Community
 
     settings = settings_or_exit()
+    if week is not None:
+        try:
+            week_bounds(week)
+        except ValueError:
+            fail(f"--week: not an ISO week: {week!r} (expected YYYY-Www, like 2026-W48)")
+    if not post:
+        require_existing_database(settings)  # reading never creates a database
     try:
-        runtime = build_runtime(settings, playground=False)
+        runtime = build_runtime(settings, playground=False, upgrade_sqlite=post)
     except ConfigError as exc:
         fail(str(exc))
     if week is not None:

@@ -30,6 +30,14 @@ T = TypeVar("T")
 _depth = threading.local()  # how many sessions this thread has open (SQLite: nested ones defer)
 
 
+def _reason(exc: BaseException) -> str:
+    """The driver's own first line (connection refused, no such file, bad password), which
+    says what to fix; never the SQL or the parameters."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    return f"{lines[0][:200]} ({cause.__class__.__name__})" if lines else cause.__class__.__name__
+
+
 class DatabaseError(Exception):
     """The database cannot be reached or is not at the expected schema."""
 
@@ -197,7 +205,7 @@ class Database:
             with self.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError as exc:
-            raise DatabaseError(f"database does not answer: {exc.__class__.__name__}") from exc
+            raise DatabaseError(f"database does not answer: {_reason(exc)}") from exc
 
     def check_writes(self, stamp: str) -> None:
         """Commit one real write (the health probe's row gets `stamp`): DatabaseError when the

@@ -26,6 +26,10 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ("DATABASE_URL", "not a url", "not a database URL"),
         ("DATABASE_URL", "mysql://user@db/pln", "only sqlite:/// and postgresql+psycopg:// URLs"),
         ("PLNBOT_LOG_LEVEL", "LOUD", "unknown log level 'LOUD'"),
+        ("PLNBOT_PUBLIC_URL", "notaurl", "not a web address: 'notaurl'"),
+        ("PLNBOT_PUBLIC_URL", "ftp://pln.example.org", "not a web address"),
+        ("PLNBOT_HOLIDAYS", "XX", "'XX' is not a country the holidays package knows"),
+        ("PLNBOT_LLM", "maybe", "expected on or off, not 'maybe'"),
     ],
 )
 def test_a_bad_value_names_its_variable(
