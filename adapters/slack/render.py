@@ -233,7 +233,7 @@ def _metadata(channel_id: str, is_dm: bool, value: str) -> str:
             separators=(",", ":"),
             ensure_ascii=False,
         )
-        if len(meta) <= MAX_METADATA:
+        if len(meta) <= MAX_METADATA or not value:
             return meta
         value = value[: len(value) - (len(meta) - MAX_METADATA)]
 
