@@ -46,6 +46,7 @@ from tests.teams_fakes import (
 from tests.test_teams_http import TeamsRig, setup_community
 from tests.test_teams_http import teams as teams  # the Teams rig fixture
 
+SNIC = ("strengths", "needs", "interests", "constraints")
 EMOJI = "\U0001f9ea"  # 🧪: one character, two UTF-16 code units
 SHARED = "19:5ha4ed0d15t41c7b1e0fa11d15c0ffee@thread.tacv2"
 DISTRICT_B = "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"  # a neighbouring district's tenant
@@ -160,6 +161,64 @@ async def test_long_astral_text_goes_in_parts_and_an_updatable_message_in_one(
     (update,) = teams.fake.updates()
     assert update.activity_id == ref.message_id
     sizes_fit([update])
+
+
+async def test_a_form_too_big_to_prefill_keeps_what_is_stored(teams: TeamsRig) -> None:
+    """Four long answers in emoji fill more than a Teams message: the form shows the longest
+    empty ("leave it empty to keep it"), and saving it with them empty keeps them."""
+    await teams.say("profile", personal=True)
+    (form,) = await teams.fake.wait_for(lambda c: "profile_save" in json.dumps(c.card or {}))
+    answers = {key: key.title() + " " + EMOJI * 1980 for key in SNIC}
+    status, _ = await teams.post(
+        card_click(
+            form.action("profile_save"),
+            service_url=teams.fake.service_url,
+            person=ANA,
+            personal=True,
+            reply_to=form.answered or "",
+            inputs={"role": "teacher", **answers},
+        )
+    )
+    assert status == 200
+    await teams.say("profile", personal=True)
+    forms = await teams.fake.wait_for(lambda c: "profile_save" in json.dumps(c.card or {}), count=2)
+    again = forms[-1]
+    sizes_fit([again])
+    fields = {e["id"]: e for e in again.card["body"] if e["type"].startswith("Input.")}
+    empty = [key for key in SNIC if "value" not in fields[key]]
+    assert empty and len(empty) < len(SNIC)  # only as many as needed
+    assert all("keep it as it is" in fields[key]["placeholder"] for key in empty)
+    assert all(fields[key]["value"] == answers[key] for key in SNIC if key not in empty)
+    save = again.action("profile_save")
+    assert sorted(save["data"]["pln"]["k"]) == sorted(empty)
+    status, _ = await teams.post(
+        card_click(
+            save,
+            service_url=teams.fake.service_url,
+            person=ANA,
+            personal=True,
+            reply_to=again.answered or "",
+            inputs={"role": "teacher", "school": "Lincoln Middle", **dict.fromkeys(empty, "")},
+        )
+    )
+    assert status == 200
+    ana = next(m for m in teams.rows(Member) if m.user_id == ANA.aad)
+    assert ana.school == "Lincoln Middle"
+    assert {key: getattr(ana, key) for key in SNIC} == answers  # nothing lost
+    # an empty answer where the form did show the text still clears it, as before
+    shown = next(key for key in SNIC if key not in empty)
+    status, _ = await teams.post(
+        card_click(
+            save,
+            service_url=teams.fake.service_url,
+            person=ANA,
+            personal=True,
+            reply_to=again.answered or "",
+            inputs={"role": "teacher", shown: ""},
+        )
+    )
+    ana = next(m for m in teams.rows(Member) if m.user_id == ANA.aad)
+    assert getattr(ana, shown) == ""
 
 
 # -- plain summaries -----------------------------------------------------------------------

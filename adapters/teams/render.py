@@ -33,7 +33,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -355,13 +355,39 @@ def _keep_when_empty(card: dict[str, Any], input_id: str) -> None:
                 ours[KEEP_KEY].append(input_id)
 
 
+def _drop_prefills(card: dict[str, Any], fits: Callable[[], bool], *, at_least: int) -> None:
+    """Prefilled text fields (of `at_least` UTF-16 units), the largest first, shown empty
+    until the card fits; an empty answer there keeps what was stored."""
+    inputs = sorted(
+        (
+            e
+            for e in card["body"]
+            if e.get("type") == "Input.Text" and utf16_units(e.get("value") or "") >= at_least
+        ),
+        key=lambda e: -utf16_units(e["value"]),
+    )
+    for element in inputs:
+        if fits():
+            return
+        del element["value"]
+        element["placeholder"] = "Too long to show here: leave it empty to keep it as it is."
+        _keep_when_empty(card, element["id"])
+
+
 def fit_card(base: dict[str, Any], card: dict[str, Any], budget: int) -> dict[str, Any]:
-    """One activity carrying `card`, shortened until it fits `budget`: first the longest
-    texts it shows, then (facts past what fits) a count of what was left out, then prefilled
-    form fields shown empty (an empty answer keeps them)."""
-    activity = _with_card(base, card)
-    if payload_size(activity) <= budget:
-        return activity
+    """One activity carrying `card`, shortened until it fits `budget`: long prefilled form
+    fields shown empty (an empty answer keeps them), then the longest texts it shows cut,
+    then facts past what fits counted instead of shown, then any prefill left."""
+    if payload_size(_with_card(base, card)) <= budget:
+        return _with_card(base, card)
+    card = copy.deepcopy(card)
+
+    def fits() -> bool:
+        return payload_size(_with_card(base, card)) <= budget
+
+    _drop_prefills(card, fits, at_least=500)
+    if fits():
+        return _with_card(base, card)
 
     def shortened(limit: int) -> dict[str, Any]:
         trial = copy.deepcopy(card)
@@ -382,20 +408,11 @@ def fit_card(base: dict[str, Any], card: dict[str, Any], budget: int) -> dict[st
     for element in card["body"]:
         if element.get("type") == "FactSet":
             shown, dropped = list(element["facts"]), 0
-            while len(shown) > 1 and payload_size(_with_card(base, card)) > budget:
+            while len(shown) > 1 and not fits():
                 shown.pop()
                 dropped += 1
                 element["facts"] = [*shown, {"title": "…", "value": f"{dropped} more not shown"}]
-    inputs = sorted(
-        (e for e in card["body"] if e.get("type") == "Input.Text" and e.get("value")),
-        key=lambda e: -utf16_units(e["value"]),
-    )
-    for element in inputs:
-        if payload_size(_with_card(base, card)) <= budget:
-            break
-        del element["value"]
-        element["placeholder"] = "Too long to show here: leave it empty to keep it as it is."
-        _keep_when_empty(card, element["id"])
+    _drop_prefills(card, fits, at_least=1)
     return _with_card(base, card)
 
 
