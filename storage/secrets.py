@@ -131,7 +131,7 @@ class TokenCipher:
 
 
 def column_limit(table: str, column: str) -> int | None:
-    """How many characters the column holds (VARCHAR(200) for slack_sdk's token columns)."""
+    """How many characters the column holds (None: Text, since migration 0007)."""
     length = getattr(_TABLES[table].c[column].type, "length", None)
     return int(length) if length else None
 

@@ -22,18 +22,18 @@ slack_installations = sa.Table(
     sa.Column("enterprise_url", sa.String(200)),
     sa.Column("team_id", sa.String(32)),
     sa.Column("team_name", sa.String(200)),
-    sa.Column("bot_token", sa.String(200)),
+    sa.Column("bot_token", sa.Text),  # sealed (storage/secrets.py)
     sa.Column("bot_id", sa.String(32)),
     sa.Column("bot_user_id", sa.String(32)),
     sa.Column("bot_scopes", sa.String(1000)),
-    sa.Column("bot_refresh_token", sa.String(200)),
+    sa.Column("bot_refresh_token", sa.Text),  # sealed (storage/secrets.py)
     sa.Column("bot_token_expires_at", sa.DateTime),
     sa.Column("user_id", sa.String(32), nullable=False),
-    sa.Column("user_token", sa.String(200)),
+    sa.Column("user_token", sa.Text),  # sealed (storage/secrets.py)
     sa.Column("user_scopes", sa.String(1000)),
-    sa.Column("user_refresh_token", sa.String(200)),
+    sa.Column("user_refresh_token", sa.Text),  # sealed (storage/secrets.py)
     sa.Column("user_token_expires_at", sa.DateTime),
-    sa.Column("incoming_webhook_url", sa.String(200)),
+    sa.Column("incoming_webhook_url", sa.Text),  # sealed (storage/secrets.py)
     sa.Column("incoming_webhook_channel", sa.String(200)),
     sa.Column("incoming_webhook_channel_id", sa.String(200)),
     sa.Column("incoming_webhook_configuration_url", sa.String(200)),
@@ -60,11 +60,11 @@ slack_bots = sa.Table(
     sa.Column("enterprise_name", sa.String(200)),
     sa.Column("team_id", sa.String(32)),
     sa.Column("team_name", sa.String(200)),
-    sa.Column("bot_token", sa.String(200)),
+    sa.Column("bot_token", sa.Text),  # sealed (storage/secrets.py)
     sa.Column("bot_id", sa.String(32)),
     sa.Column("bot_user_id", sa.String(32)),
     sa.Column("bot_scopes", sa.String(1000)),
-    sa.Column("bot_refresh_token", sa.String(200)),
+    sa.Column("bot_refresh_token", sa.Text),  # sealed (storage/secrets.py)
     sa.Column("bot_token_expires_at", sa.DateTime),
     sa.Column("is_enterprise_install", sa.Boolean, nullable=False, default=False),
     sa.Column("installed_at", sa.DateTime, nullable=False, server_default=sa.func.now()),
