@@ -19,8 +19,8 @@ first keeps the title, the inputs and the buttons, the last the footer) and long
 paragraphs. A message the bot may update later (one with a `link`: a share's card, a digest,
 a check-in) is kept to one activity instead, by shortening its longest text, so an update
 (an endorsement count, `forget` redrawing it) always reaches all of it. A form whose prefilled
-text would not fit shows that field empty, and an empty answer there keeps what was stored
-(the action's data names it: `k`).
+text would not fit shows the longest of those fields empty, and an empty answer there keeps
+what was stored (the action's data names them: `k`).
 
 `text` (with a card: the notification `summary`, and an invoke's answer) is the core's
 Slack-style text; in message text it becomes Teams markdown, in a summary plain words.
@@ -49,7 +49,7 @@ CHOICE_INPUT = "pln_choice"
 DATA_KEY = "pln"
 KEEP_KEY = "k"  # in an action's data: inputs shown empty whose empty answer keeps what was stored
 MAX_ACTIVITY = 26 * 1024  # bytes of UTF-16 in one activity's JSON (Teams refuses ~28 KB)
-MAX_TEXT = 20000  # a text message's characters in one activity, before the size budget
+MAX_TEXT = 20000  # UTF-16 units of a text message kept to one activity (then the budget)
 MAX_SUMMARY = 250
 _BOLD = re.compile(r"(?<![*\w])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![*\w])")
 _MENTION = re.compile(r"<@([A-Za-z0-9_:.\-]+)(?:\|[^>]*)?>")
