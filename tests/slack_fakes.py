@@ -116,6 +116,9 @@ _TZ_LABELS = {
     "CEST": "Central European Summer Time",
 }
 
+# How long the wait helpers wait: a bound for a test that would otherwise hang, not a
+# latency check (those are explicit), so a busy shared machine doesn't fail a test.
+WAIT_SECONDS = 10.0
 _BASE_TS_SECONDS = 1700000000
 _CREATED = 1699000000  # "created" timestamps for channels/users
 _OAUTH_SCOPES = (
@@ -719,7 +722,9 @@ class FakeSlackAPI:
         self.failed_calls.clear()
         self.responses.clear()
 
-    async def wait_for(self, method: str, count: int = 1, timeout: float = 2.0) -> list[dict]:
+    async def wait_for(
+        self, method: str, count: int = 1, timeout: float = WAIT_SECONDS
+    ) -> list[dict]:
         """Wait until ``method`` has been called ``count`` times (for acked-then-run listeners)."""
         assert self._changed is not None, "FakeSlackAPI is not started"
         async with self._changed:
@@ -728,7 +733,7 @@ class FakeSlackAPI:
             )
         return self.calls_to(method)
 
-    async def wait_for_response(self, count: int = 1, timeout: float = 2.0) -> list[dict]:
+    async def wait_for_response(self, count: int = 1, timeout: float = WAIT_SECONDS) -> list[dict]:
         assert self._changed is not None, "FakeSlackAPI is not started"
         async with self._changed:
             await asyncio.wait_for(
