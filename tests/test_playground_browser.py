@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlmodel import select
 
 from storage.models import CheckIn, Digest, Endorsement, Member
@@ -16,10 +17,12 @@ from tests.web_rig import (
     BEN_GOAL,
     BEN_PRIVATE,
     WebRig,
-    browser_fixture,  # noqa: F401  (the `browser` fixture)
+    browser_fixture,  # noqa: F401  (the `browser` fixture: one Chromium for the module)
     community_with_two_teachers,
-    web_fixture,  # noqa: F401  (the `web` fixture)
+    module_loop_web_fixture,  # noqa: F401  (the `web` fixture, in the module's loop)
 )
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")  # where the module's Chromium lives
 
 WAIT = 10_000  # ms
 

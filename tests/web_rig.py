@@ -7,11 +7,13 @@ import os
 import re
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
 from aiohttp.test_utils import TestServer
 from sqlmodel import select
 
@@ -103,8 +105,9 @@ class WebRig:
         return links.member_url(self.member(user_id))
 
 
-@pytest.fixture(name="web")
-async def web_fixture(db: Database, clock: FrozenClock) -> AsyncIterator[WebRig]:
+@asynccontextmanager
+async def running_web(db: Database, clock: FrozenClock) -> AsyncIterator[WebRig]:
+    """`plnbot serve` (playground on, no scheduler) on 127.0.0.1 over `db`, until the block ends."""
     settings = Settings(  # type: ignore[call-arg]
         DATABASE_URL=db.url, PLNBOT_SECRET_KEY=SECRET
     )
@@ -125,6 +128,20 @@ async def web_fixture(db: Database, clock: FrozenClock) -> AsyncIterator[WebRig]
     runtime.db.dispose()
 
 
+@pytest.fixture(name="web")
+async def web_fixture(db: Database, clock: FrozenClock) -> AsyncIterator[WebRig]:
+    async with running_web(db, clock) as rig:
+        yield rig
+
+
+@pytest_asyncio.fixture(name="web", loop_scope="module")
+async def module_loop_web_fixture(db: Database, clock: FrozenClock) -> AsyncIterator[WebRig]:
+    """The same rig, fresh for each test, in the module's event loop: for the browser modules,
+    whose one Chromium lives in that loop (their tests run there: `loop_scope="module"`)."""
+    async with running_web(db, clock) as rig:
+        yield rig
+
+
 def chromium_path() -> str | None:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None and os.path.exists("/usr/bin/chromium"):
@@ -132,9 +149,9 @@ def chromium_path() -> str | None:
     return found
 
 
-@pytest.fixture(name="browser")
-async def browser_fixture() -> AsyncIterator[Any]:
-    """Headless Debian Chromium through Playwright; skipped (with the reason) without one."""
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    """Headless Debian Chromium through Playwright; skips (with the reason) without one."""
     try:
         from playwright.async_api import async_playwright
     except ImportError:
@@ -144,8 +161,17 @@ async def browser_fixture() -> AsyncIterator[Any]:
         pytest.skip(NO_BROWSER)
     async with async_playwright() as playwright:
         instance = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        try:
+            yield instance
+        finally:
+            await instance.close()
+
+
+@pytest_asyncio.fixture(name="browser", scope="module", loop_scope="module")
+async def browser_fixture() -> AsyncIterator[Any]:
+    """One Chromium per test module (each test opens its own context or page in it)."""
+    async with chromium() as instance:
         yield instance
-        await instance.close()
 
 
 CASEY, ANA, BEN, CARA = "W_CASEY", "W_ANA", "W_BEN", "W_CARA"

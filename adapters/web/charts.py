@@ -6,6 +6,12 @@ Colours are the Okabe–Ito palette, distinguishable with the common colour-visi
 deficiencies. Only presentation attributes are used (no inline `style`), so the pages'
 Content-Security-Policy needs no 'unsafe-inline'.
 
+Sizes: each chart is drawn 400 units wide and scales to its box (web.css caps the box at
+28rem), so a phone's narrowest box (about 310 px at 360 px) still shows every label at 12 px
+or more (`LABEL` units) and a desktop's at about 18 px. Legends are HTML lists after the SVG:
+they wrap on a narrow screen instead of shrinking. Per-bar numbers are left to the bars'
+titles, the description and the page's table where they would not fit side by side.
+
 A figure held back by the small-group rule (bot/small_groups.py) gets no bar and no number:
 its description reads "fewer than N people". The bands chart is only ever drawn for a
 group that is shown (it takes the shown `Ratings`).
@@ -18,7 +24,7 @@ from datetime import datetime
 from html import escape
 
 from bot.bands import BANDS, Ratings
-from bot.clock import week_of
+from bot.clock import week_bounds, week_of
 from bot.progress import RatingPoint, WeekStats
 from bot.small_groups import Figure
 
@@ -41,6 +47,19 @@ BAND_COLOURS = {
 INK = "#1f2328"
 GRID = "#d0d7de"
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
+WIDTH = 400  # viewBox units; see "Sizes" above
+LABEL = 16  # font size in viewBox units: >= 12 px wherever the chart is 310 px wide or more
+CHAR = 0.56  # a label's average character width, in em (to keep labels from overlapping)
+_COLOUR_NAMES = {colour: name.replace("_", "-") for name, colour in OKABE_ITO.items()}
+
+
+def _legend_html(items: Sequence[tuple[str, str]]) -> str:
+    """A chart's legend as an HTML list (web.css colours the swatches by class)."""
+    entries = "".join(
+        f'<li><span class="swatch swatch-{_COLOUR_NAMES[colour]}"></span>{escape(label)}</li>'
+        for label, colour in items
+    )
+    return f'<ul class="chart-legend">{entries}</ul>'
 
 
 def _open(chart_id: str, width: int, height: int, title: str, desc: str) -> list[str]:
@@ -63,9 +82,10 @@ def _short(moment: datetime, *, with_time: bool = False) -> str:
 
 
 def rating_chart(chart_id: str, title: str, points: Sequence[RatingPoint]) -> str:
-    """Self-ratings (0–10) over time, with the four Future Ready bands shaded behind."""
-    width, height = 660, 260
-    left, right, top, bottom = 44, 150, 18, 40
+    """Self-ratings (0–10) over time, with the four Future Ready bands shaded behind (their
+    legend follows the SVG)."""
+    width, height = WIDTH, 260
+    left, right, top, bottom = 48, 12, 18, 40
     plot_w, plot_h = width - left - right, height - top - bottom
 
     def y_of(value: float) -> float:
@@ -87,15 +107,6 @@ def rating_chart(chart_id: str, title: str, points: Sequence[RatingPoint]) -> st
             f'width="{plot_w}" height="{(upper - lower) / 10 * plot_h:.1f}" fill="{colour}" '
             f'fill-opacity="0.18"/>'
         )
-        middle = y_of((lower + upper) / 2)
-        out.append(
-            f'<rect x="{left + plot_w + 8}" y="{middle - 6:.1f}" width="12" height="12" '
-            f'fill="{colour}" rx="2"/>'
-        )
-        out.append(
-            f'<text x="{left + plot_w + 25}" y="{middle + 4:.1f}" font-size="12" fill="{INK}">'
-            f"{name} {low}–{high}</text>"
-        )
     for tick in range(0, 11, 2):
         y = y_of(tick)
         out.append(
@@ -103,21 +114,24 @@ def rating_chart(chart_id: str, title: str, points: Sequence[RatingPoint]) -> st
             f'stroke="{GRID}" stroke-width="1"/>'
         )
         out.append(
-            f'<text x="{left - 8}" y="{y + 4:.1f}" font-size="12" text-anchor="end" '
+            f'<text x="{left - 8}" y="{y + 5:.1f}" font-size="{LABEL}" text-anchor="end" '
             f'fill="{INK}">{tick}</text>'
         )
     out.append(
-        f'<text x="12" y="{top + plot_h / 2:.1f}" font-size="12" fill="{INK}" '
-        f'text-anchor="middle" transform="rotate(-90 12 {top + plot_h / 2:.1f})">'
+        f'<text x="17" y="{top + plot_h / 2:.1f}" font-size="{LABEL}" fill="{INK}" '
+        f'text-anchor="middle" transform="rotate(-90 17 {top + plot_h / 2:.1f})">'
         "Self-rating (0–10)</text>"
+    )
+    legend = _legend_html(
+        [(f"{name} {low}–{high}", BAND_COLOURS[name]) for low, high, name in BANDS]
     )
     if not points:
         out.append(
-            f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" font-size="14" '
+            f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" font-size="{LABEL}" '
             f'text-anchor="middle" fill="{INK}">No check-ins yet</text>'
         )
         out.append("</svg>")
-        return "".join(out)
+        return "".join(out) + legend
     first, last = points[0].at, points[-1].at
     span = (last - first).total_seconds()
     inset = 24
@@ -138,25 +152,69 @@ def rating_chart(chart_id: str, title: str, points: Sequence[RatingPoint]) -> st
             f'<polyline points="{path}" fill="none" stroke="{OKABE_ITO["blue"]}" '
             f'stroke-width="2.5" stroke-linejoin="round"/>'
         )
-    label_every = max(1, len(points) // 6)
-    for index, ((x, y), point) in enumerate(zip(coords, points, strict=True)):
+    # Each point's number goes above it, or below it when that is where there is room (a 10
+    # at the top, a neighbour's number in the way); check-ins too close for either keep
+    # their number in the point's title, the description and the page's table.
+    placed: list[tuple[float, float, float, float]] = []
+
+    def number_at(x: float, y: float, text: str) -> float | None:
+        half_w = 0.62 * LABEL * len(text) / 2 + 1
+        for baseline in (y - 11, y + 23):
+            box = (x - half_w, baseline - 0.75 * LABEL, x + half_w, baseline + 0.25 * LABEL)
+            if box[1] < 0 or box[3] > top + plot_h + 4:
+                continue
+            if all(
+                box[2] <= other[0] or other[2] <= box[0] or box[3] <= other[1] or other[3] <= box[1]
+                for other in placed
+            ):
+                placed.append(box)
+                return baseline
+        return None
+
+    for (x, y), point in zip(coords, points, strict=True):
+        baseline = number_at(x, y, str(point.rating))
+        number = (
+            ""
+            if baseline is None
+            else f'<text x="{x:.1f}" y="{baseline:.1f}" font-size="{LABEL}" font-weight="700" '
+            f'text-anchor="middle" fill="{INK}">{point.rating}</text>'
+        )
         out.append(
             f'<g class="point" data-rating="{point.rating}" '
             f'data-date="{point.at.date().isoformat()}" data-checkin="{point.checkin_id}">'
             f"<title>{escape(_day(point.at))}: {point.rating}/10, {point.band}</title>"
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5.5" fill="{OKABE_ITO["blue"]}" '
-            'stroke="#ffffff" stroke-width="2"/>'
-            f'<text x="{x:.1f}" y="{y - 10:.1f}" font-size="12" font-weight="700" '
-            f'text-anchor="middle" fill="{INK}">{point.rating}</text></g>'
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="{OKABE_ITO["blue"]}" '
+            f'stroke="#ffffff" stroke-width="2"/>{number}</g>'
         )
-        if index % label_every == 0 or index == len(points) - 1:
-            out.append(
-                f'<text x="{x:.1f}" y="{top + plot_h + 18}" font-size="11" '
-                f'text-anchor="middle" fill="{INK}">'
-                f"{escape(_short(point.at, with_time=same_days))}</text>"
-            )
+    # Date labels that don't overlap: from the left, each one clear of the last; the latest
+    # check-in always gets its date (in place of those before it that it would touch).
+    dates = [_short(p.at, with_time=same_days) for p in points]
+
+    def half(index: int) -> float:
+        return CHAR * LABEL * len(dates[index]) / 2
+
+    def x_label(index: int) -> float:  # under its point, but clear of the axis and the edge
+        return min(max(coords[index][0], left + half(index)), width - half(index) - 2)
+
+    def clear(before: int, after: int) -> bool:
+        return x_label(before) + half(before) + 8 <= x_label(after) - half(after)
+
+    labelled: list[int] = []
+    for index in range(len(points)):
+        if not labelled or clear(labelled[-1], index):
+            labelled.append(index)
+    latest = len(points) - 1
+    if labelled[-1] != latest:
+        while labelled and not clear(labelled[-1], latest):
+            labelled.pop()
+        labelled.append(latest)
+    for index in labelled:
+        out.append(
+            f'<text x="{x_label(index):.1f}" y="{top + plot_h + 22}" font-size="{LABEL}" '
+            f'text-anchor="middle" fill="{INK}">{escape(dates[index])}</text>'
+        )
     out.append("</svg>")
-    return "".join(out)
+    return "".join(out) + legend
 
 
 PARTICIPATION = (
@@ -165,15 +223,6 @@ PARTICIPATION = (
     ("reflections", "Reflections", OKABE_ITO["bluish_green"]),
     ("checkins_answered", "Check-ins answered", OKABE_ITO["reddish_purple"]),
 )
-
-
-def _legend(items: Sequence[tuple[str, str]], x: float, y: float) -> list[str]:
-    out = []
-    for label, colour in items:
-        out.append(f'<rect x="{x:.1f}" y="{y - 10}" width="12" height="12" fill="{colour}"/>')
-        out.append(f'<text x="{x + 17:.1f}" y="{y}" font-size="12" fill="{INK}">{label}</text>')
-        x += 30 + 7.2 * len(label)
-    return out
 
 
 def _axis(
@@ -189,15 +238,35 @@ def _axis(
             f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>'
         )
         out.append(
-            f'<text x="{left - 8}" y="{y + 4:.1f}" font-size="12" text-anchor="end" '
+            f'<text x="{left - 6}" y="{y + 5:.1f}" font-size="{LABEL}" text-anchor="end" '
             f'fill="{INK}">{value}</text>'
         )
     return out, ceiling
 
 
-def _week_label(week: str) -> str:
-    """An axis label people read: the week's Monday, "7 Dec"."""
-    return week_of(week).removeprefix("week of ")
+def _week_ticks(weeks: Sequence[WeekStats], centre_of: list[float], baseline: float) -> list[str]:
+    """Each week's Monday under its bars as people read it, on two lines to fit a phone: the
+    day ("7"), and the month ("Dec") under the first week and wherever the month changes."""
+    out = []
+    month = ""
+    for week, x in zip(weeks, centre_of, strict=True):
+        try:
+            monday, _ = week_bounds(week.week)
+        except ValueError:
+            day, this_month = week_of(week.week), ""
+        else:
+            day, this_month = str(monday.day), f"{monday:%b}"
+        out.append(
+            f'<text x="{x:.1f}" y="{baseline}" font-size="{LABEL}" text-anchor="middle" '
+            f'fill="{INK}">{escape(day)}</text>'
+        )
+        if this_month and this_month != month:
+            out.append(
+                f'<text x="{x:.1f}" y="{baseline + 20}" font-size="{LABEL}" '
+                f'text-anchor="middle" fill="{INK}">{this_month}</text>'
+            )
+        month = this_month or month
+    return out
 
 
 def _value(week: WeekStats, key: str) -> int | None:
@@ -215,9 +284,10 @@ def _said(week: WeekStats, key: str, label: str) -> str:
 
 
 def participation_chart(chart_id: str, weeks: Sequence[WeekStats]) -> str:
-    """Shares, endorsements, reflections and answered check-ins per ISO week (grouped bars)."""
-    width, height = 720, 290
-    left, right, top, bottom = 40, 12, 40, 40
+    """Shares, endorsements, reflections and answered check-ins per ISO week (grouped bars;
+    the numbers are in each bar's title, the description and the page's table)."""
+    width, height = WIDTH, 240
+    left, right, top, bottom = 40, 8, 14, 48
     plot_w, plot_h = width - left - right, height - top - bottom
     desc = "; ".join(
         f"{week_of(w.week)}: "
@@ -225,13 +295,12 @@ def participation_chart(chart_id: str, weeks: Sequence[WeekStats]) -> str:
         for w in weeks
     )
     out = _open(chart_id, width, height, "Participation by week", desc or "No weeks.")
-    out += _legend([(label, colour) for _, label, colour in PARTICIPATION], left, 18)
     values = [_value(w, key) for w in weeks for key, _, _ in PARTICIPATION]
     most = max([v for v in values if v is not None] or [0])
     grid, ceiling = _axis(left, top, plot_w, plot_h, most)
     out += grid
     group = plot_w / max(1, len(weeks))
-    bar = min(16.0, (group - 10) / len(PARTICIPATION))
+    bar = min(16.0, (group - 8) / len(PARTICIPATION))
     for index, week in enumerate(weeks):
         start = left + index * group + (group - bar * len(PARTICIPATION)) / 2
         for position, (key, label, colour) in enumerate(PARTICIPATION):
@@ -247,23 +316,26 @@ def participation_chart(chart_id: str, weeks: Sequence[WeekStats]) -> str:
                 f'height="{bar_h:.1f}" fill="{colour}"><title>{week_of(week.week)}: {value} '
                 f"{label.lower()}</title></rect>"
             )
-            if value:
-                out.append(
-                    f'<text x="{x + bar / 2:.1f}" y="{y - 3:.1f}" font-size="10" '
-                    f'text-anchor="middle" fill="{INK}">{value}</text>'
-                )
-        out.append(
-            f'<text x="{left + index * group + group / 2:.1f}" y="{top + plot_h + 18}" '
-            f'font-size="12" text-anchor="middle" fill="{INK}">{_week_label(week.week)}</text>'
-        )
+    centres = [left + index * group + group / 2 for index in range(len(weeks))]
+    out += _week_ticks(weeks, centres, top + plot_h + 20)
     out.append("</svg>")
-    return "".join(out)
+    return "".join(out) + _legend_html([(label, colour) for _, label, colour in PARTICIPATION])
 
 
 def checkins_chart(chart_id: str, weeks: Sequence[WeekStats]) -> str:
-    """Check-ins the bot sent per week, and how many of them were answered (when shown)."""
-    width, height = 720, 250
-    left, right, top, bottom = 40, 12, 40, 40
+    """Check-ins the bot sent per week, and how many of them were answered (when shown):
+    "3/5" over a week's bar, "–/5" when its answers are held back. Numbers too wide for a
+    week's room (a large community) climb a line or two where they would touch a neighbour."""
+    width, height = WIDTH, 250
+    left, right, bottom = 40, 8, 48
+    group = (width - left - right) / max(1, len(weeks))
+    labels = [
+        f"{'–' if w.checkins_answered.value is None else w.checkins_answered.value}/"
+        f"{w.checkins_sent}"
+        for w in weeks
+    ]
+    stagger = any(CHAR * LABEL * len(label) > group - 4 for label in labels)
+    top = 64 if stagger else 24  # room for three lines of numbers over the tallest bar
     plot_w, plot_h = width - left - right, height - top - bottom
 
     def described(w: WeekStats) -> str:
@@ -274,12 +346,11 @@ def checkins_chart(chart_id: str, weeks: Sequence[WeekStats]) -> str:
 
     desc = "; ".join(described(w) for w in weeks)
     out = _open(chart_id, width, height, "Check-ins answered vs sent", desc or "No weeks.")
-    out += _legend([("Sent", OKABE_ITO["sky_blue"]), ("Answered", OKABE_ITO["blue"])], left, 18)
     most = max([w.checkins_sent for w in weeks] or [0])
     grid, ceiling = _axis(left, top, plot_w, plot_h, most)
     out += grid
-    group = plot_w / max(1, len(weeks))
-    bar = min(34.0, group * 0.5)
+    bar = min(34.0, group * 0.6)
+    placed: list[tuple[float, float, float, float]] = []  # the numbers' boxes so far
     for index, week in enumerate(weeks):
         x = left + index * group + (group - bar) / 2
         answered = week.checkins_answered.value
@@ -297,30 +368,37 @@ def checkins_chart(chart_id: str, weeks: Sequence[WeekStats]) -> str:
                 f"<title>{week_of(week.week)}: {value} {key}</title></rect>"
             )
         if week.checkins_sent:
-            y = top + plot_h - week.checkins_sent / ceiling * plot_h
-            shown = f"{answered}/{week.checkins_sent}"
-            label = shown if answered is not None else f"{week.checkins_sent} sent"
+            half = CHAR * LABEL * len(labels[index]) / 2 + 1
+            centre = min(x + bar / 2, width - half - 1)  # the last one stays inside
+            bar_top = top + plot_h - week.checkins_sent / ceiling * plot_h
+            for y in (bar_top - 5, bar_top - 25, bar_top - 45):
+                box = (centre - half, y - 0.75 * LABEL, centre + half, y + 0.25 * LABEL)
+                if all(
+                    box[2] <= o[0] or o[2] <= box[0] or box[3] <= o[1] or o[3] <= box[1]
+                    for o in placed
+                ):
+                    break
+            placed.append(box)
             out.append(
-                f'<text x="{x + bar / 2:.1f}" y="{y - 4:.1f}" font-size="11" '
-                f'text-anchor="middle" fill="{INK}">{label}</text>'
+                f'<text x="{centre:.1f}" y="{y:.1f}" font-size="{LABEL}" '
+                f'text-anchor="middle" fill="{INK}">{labels[index]}</text>'
             )
-        out.append(
-            f'<text x="{left + index * group + group / 2:.1f}" y="{top + plot_h + 18}" '
-            f'font-size="12" text-anchor="middle" fill="{INK}">{_week_label(week.week)}</text>'
-        )
+    centres = [left + index * group + group / 2 for index in range(len(weeks))]
+    out += _week_ticks(weeks, centres, top + plot_h + 20)
     out.append("</svg>")
-    return "".join(out)
+    legend = [("Sent", OKABE_ITO["sky_blue"]), ("Answered", OKABE_ITO["blue"])]
+    return "".join(out) + _legend_html(legend)
 
 
 def bands_chart(chart_id: str, ratings: Ratings, *, week: str) -> str:
     """How one week's self-ratings (one per person who checked in) fall into the bands, with
     their average. Only for a group the small-group rule shows: it takes the shown value."""
     bands = ratings.bands
-    width, row = 560, 34
-    left, top = 150, 10
+    width, row = WIDTH, 52  # each band: its name, then its bar with the count at the end
+    left, top = 2, 4
     height = top * 2 + row * len(BANDS)
     most = max(bands.values() or [0]) or 1
-    plot_w = width - left - 60
+    plot_w = width - left - 40
     desc = (
         "; ".join(
             f"{name}: {bands.get(name, 0)} of {ratings.people} people" for _, _, name in BANDS
@@ -333,16 +411,16 @@ def bands_chart(chart_id: str, ratings: Ratings, *, week: str) -> str:
         y = top + index * row
         bar_w = value / most * plot_w
         out.append(
-            f'<text x="{left - 10}" y="{y + row / 2 + 4:.1f}" font-size="13" text-anchor="end" '
-            f'fill="{INK}">{name} ({low}–{high})</text>'
+            f'<text x="{left}" y="{y + LABEL}" font-size="{LABEL}" fill="{INK}">'
+            f"{name} ({low}–{high})</text>"
         )
         out.append(
-            f'<rect class="bar" data-band="{name}" data-value="{value}" x="{left}" y="{y + 5}" '
-            f'width="{bar_w:.1f}" height="{row - 10}" fill="{BAND_COLOURS[name]}">'
+            f'<rect class="bar" data-band="{name}" data-value="{value}" x="{left}" y="{y + 22}" '
+            f'width="{bar_w:.1f}" height="20" fill="{BAND_COLOURS[name]}">'
             f"<title>{name}: {value}</title></rect>"
         )
         out.append(
-            f'<text x="{left + bar_w + 8:.1f}" y="{y + row / 2 + 4:.1f}" font-size="13" '
+            f'<text x="{left + bar_w + 8:.1f}" y="{y + 38}" font-size="{LABEL}" '
             f'font-weight="700" fill="{INK}">{value}</text>'
         )
     out.append("</svg>")

@@ -46,10 +46,18 @@
     return messages.scrollHeight - messages.scrollTop - messages.clientHeight < 120;
   }
 
+  // Reading the newest messages stays so when the list gets shorter (a phone's keyboard
+  // coming up, a rotation): scrolled to the end, it stays at the end.
+  let pinned = true;
+  messages.addEventListener("scroll", () => (pinned = nearBottom()), { passive: true });
+  new ResizeObserver(() => {
+    if (pinned) messages.scrollTop = messages.scrollHeight;
+  }).observe(messages);
+
   // Keyed update: messages whose HTML did not change keep their element (and any half-filled
   // form inside it); changed ones are replaced; order follows the server.
-  function render(items) {
-    const stick = nearBottom();
+  function render(items, toEnd = false) {
+    const stick = toEnd || nearBottom();
     const existing = new Map(
       Array.from(messages.children).map((el) => [el.dataset.message, el]),
     );
@@ -86,22 +94,35 @@
     if (added && stick) messages.scrollTop = messages.scrollHeight;
   }
 
+  // "18 new": on a phone only the number shows (the CSS hides " new" visually, not from
+  // screen readers), so a badge never covers the persona's name.
+  function setBadge(badge, count) {
+    badge.hidden = !(count > 0);
+    badge.replaceChildren();
+    if (!(count > 0)) return;
+    const word = document.createElement("span");
+    word.className = "badge-word";
+    word.textContent = " new";
+    badge.append(String(count), word);
+  }
+
   function updateBadges() {
     for (const [id] of personas) {
       const unread = (state.dmCounts[id] || 0) - (state.seenDm[id] || 0);
       const badge = document.querySelector(`[data-unread="${id}"]`);
       if (!badge) continue;
       const show = unread > 0 && !(id === state.as && state.where === "dm");
-      badge.hidden = !show;
-      badge.textContent = show ? `${unread} new` : "";
+      setBadge(badge, show ? unread : 0);
     }
     const mine = (state.dmCounts[state.as] || 0) - (state.seenDm[state.as] || 0);
     const dmBadge = $("#dm-badge");
     dmBadge.hidden = !(mine > 0 && state.where !== "dm");
     dmBadge.textContent = mine > 0 ? String(mine) : "";
+    // The Menu button carries the DM count too: on a phone the conversations are in the drawer.
+    setBadge($("#menu-badge"), dmBadge.hidden ? 0 : mine);
   }
 
-  async function refresh(force) {
+  async function refresh(force, toEnd = false) {
     const params = new URLSearchParams({ as: state.as, where: state.where });
     const response = await fetch(`/playground/api/view?${params}`, { cache: "no-store" });
     if (!response.ok) return;
@@ -116,7 +137,7 @@
     const key = `${data.version}:${state.as}:${state.where}`;
     if (!force && key === state.key) return;
     state.key = key;
-    render(data.messages);
+    render(data.messages, toEnd);
   }
 
   function showSuggestions() {
@@ -168,6 +189,48 @@
     showSuggestions();
     refresh(true);
   }
+
+  // The sidebar is a drawer on narrow screens (the CSS breakpoint below): the Menu button
+  // opens it, Close, Escape, the dimmed page or choosing a conversation closes it. While it is
+  // open the rest of the page is inert, so keyboard and screen-reader focus stay in it.
+  const narrow = window.matchMedia("(max-width: 63.99rem)");
+  const drawer = $("#sidebar");
+  const toggle = $("#menu-toggle");
+  const scrim = $("#scrim");
+  const behindDrawer = [$(".skip-link"), $(".top"), $(".chat")];
+
+  function setDrawer(open, restoreFocus = true) {
+    const wasOpen = document.body.classList.contains("drawer-open");
+    const opening = open && narrow.matches;
+    document.body.classList.toggle("drawer-open", opening);
+    toggle.setAttribute("aria-expanded", String(opening));
+    scrim.hidden = !opening;
+    for (const element of behindDrawer) element.inert = opening;
+    if (opening) {
+      drawer.setAttribute("role", "dialog");
+      drawer.setAttribute("aria-modal", "true");
+      drawer.setAttribute("aria-labelledby", "sidebar-title");
+      $("#menu-close").focus();
+    } else {
+      drawer.removeAttribute("role");
+      drawer.removeAttribute("aria-modal");
+      drawer.removeAttribute("aria-labelledby");
+      if (wasOpen && restoreFocus && narrow.matches) toggle.focus();
+    }
+  }
+
+  toggle.addEventListener("click", () =>
+    setDrawer(!document.body.classList.contains("drawer-open")),
+  );
+  $("#menu-close").addEventListener("click", () => setDrawer(false));
+  scrim.addEventListener("click", () => setDrawer(false));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && document.body.classList.contains("drawer-open")) {
+      event.preventDefault();
+      setDrawer(false);
+    }
+  });
+  narrow.addEventListener("change", () => setDrawer(false, false)); // rotated or resized
 
   function conversationOf() {
     return { as: state.as, where: state.where };
@@ -238,7 +301,7 @@
       input.value = text;
     }
     setThread(null);
-    await refresh(true);
+    await refresh(true, true); // what you just sent, and the answer, are what you look at
   });
 
   $("#cancel-thread").addEventListener("click", () => setThread(null));
@@ -246,7 +309,10 @@
   for (const button of $$("[data-persona]"))
     button.addEventListener("click", () => switchTo(button.dataset.persona, state.where));
   for (const button of $$("[data-where]"))
-    button.addEventListener("click", () => switchTo(state.as, button.dataset.where));
+    button.addEventListener("click", () => {
+      switchTo(state.as, button.dataset.where);
+      setDrawer(false); // on a phone, the chosen conversation is what to see next
+    });
   for (const button of $$("[data-run]")) {
     button.addEventListener("click", async () => {
       button.disabled = true;
