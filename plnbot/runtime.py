@@ -33,6 +33,40 @@ from storage.models import KeyValue
 log = logging.getLogger("plnbot")
 
 
+class BoundedRecords(logging.Filter):
+    """Keeps a log record short: a library may log a request whole (Bolt logs an unhandled
+    request's fields, and a refused one's body at INFO), and an exception's message can quote
+    what it was given (an invalid URL, a value). The message is cut to `limit` characters,
+    and each line of a traceback too."""
+
+    def __init__(self, limit: int = 500) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: logging itself reports it
+            return True
+        if len(message) > self.limit:
+            record.msg = f"{message[: self.limit]}… ({len(message)} characters)"
+            record.args = None
+        if record.exc_info and not record.exc_text:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = "\n".join(
+                line if len(line) <= self.limit else f"{line[: self.limit]}…"
+                for line in text.splitlines()
+            )
+        return True
+
+
+def bound_log_lines() -> None:
+    """Every handler of the root logger (the one `plnbot` logs to) keeps lines short."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, BoundedRecords) for f in handler.filters):
+            handler.addFilter(BoundedRecords())
+
+
 def open_database(settings: Settings, *, upgrade_sqlite: bool = True) -> Database:
     """Connect and check the schema; raise ConfigError naming DATABASE_URL when unusable."""
     # Threads for the units of work, the sender's bookkeeping, intake and everything else.
@@ -136,6 +170,7 @@ def build_runtime(
     allow_anonymous_teams: bool = False,
     playground: bool | None = None,
 ) -> Runtime:
+    bound_log_lines()
     db = open_database(settings, upgrade_sqlite=upgrade_sqlite)
     clock = clock or SystemClock()
     bot = Bot(db=db, settings=settings, clock=clock)

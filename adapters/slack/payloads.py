@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -306,6 +305,7 @@ EVENT_FIELDS: dict[str, Check] = {
     "files": _list(FILE),
     "assistant_thread": ASSISTANT_THREAD,
     "function": _obj({"callback_id": NAME}),
+    "tokens": _obj({"bot": _list(ID), "oauth": _list(ID)}),  # tokens_revoked
 }
 EVENT = _obj(EVENT_FIELDS, required=("type",))
 # The events PLN Bot listens to read `user` and `channel` as ids.
@@ -364,17 +364,25 @@ ENVELOPE = _obj(
         "response_urls": _list(_obj({"response_url": TEXT, "channel_id": ID})),
     }
 )
-# What each kind of request needs beyond the envelope's field types.
+# The kinds of typed request PLN Bot reads, and what each needs beyond the envelope's field
+# types (Bolt indexes these without looking). Legacy kinds the bot never asks Slack for
+# (attachment buttons, dialogs, workflow steps) are refused: Bolt indexes their parts too.
+# Slack sends a trigger_id with every command and interaction; the bot opens modals with it.
+_VIEW = _obj({}, required=("callback_id", "type"))
 _KINDS: dict[str, Check] = {
     "url_verification": _obj({"challenge": TEXT}, required=("challenge",)),
+    "app_rate_limited": _anything,
     "event_callback": _obj({}, required=("event",)),
-    "block_actions": _obj({"actions": _list(ACTION, at_least=1)}, required=("actions", "user")),
-    "view_submission": _obj({"view": _obj({}, required=("callback_id",))}, required=("view",)),
-    "view_closed": _obj({"view": _obj({}, required=("callback_id",))}, required=("view",)),
-    "shortcut": _obj({}, required=("callback_id", "user")),
-    "message_action": _obj({}, required=("callback_id", "user")),
+    "block_actions": _obj(
+        {"actions": _list(ACTION, at_least=1)}, required=("actions", "user", "trigger_id")
+    ),
+    "block_suggestion": _anything,
+    "view_submission": _obj({"view": _VIEW}, required=("view", "user", "trigger_id")),
+    "view_closed": _obj({"view": _VIEW}, required=("view", "user")),
+    "shortcut": _obj({}, required=("callback_id", "user", "trigger_id")),
+    "message_action": _obj({}, required=("callback_id", "user", "trigger_id")),
 }
-_COMMAND = _obj({}, required=("command", "user_id", "channel_id"))
+_COMMAND = _obj({}, required=("command", "user_id", "channel_id", "trigger_id"))
 
 
 def check(body: dict[str, Any]) -> None:
@@ -390,8 +398,9 @@ def check(body: dict[str, Any]) -> None:
         _COMMAND(body, "body")
         return
     kind_check = _KINDS.get(kind)
-    if kind_check is not None:
-        kind_check(body, "body")
+    if kind_check is None:
+        raise Malformed("body.type: not a kind of request PLN Bot reads")
+    kind_check(body, "body")
     event = body.get("event")
     if kind == "event_callback" and event["type"] in HANDLED_EVENTS:
         _HANDLED_EVENT(event, "body.event")
@@ -402,29 +411,3 @@ def read(raw: bytes, content_type: str | None) -> dict[str, Any]:
     body = parse(raw, content_type)
     check(body)
     return body
-
-
-class BoundedRecords(logging.Filter):
-    """Keeps a log record short: Bolt logs some requests whole (an unhandled request's fields,
-    a refused request's body at INFO), and an exception's message can quote a field. The
-    message is cut to `limit` characters, and each line of a traceback too."""
-
-    def __init__(self, limit: int = 500) -> None:
-        super().__init__()
-        self.limit = limit
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: logging itself reports it
-            return True
-        if len(message) > self.limit:
-            record.msg = f"{message[: self.limit]}… ({len(message)} characters)"
-            record.args = None
-        if record.exc_info and not record.exc_text:
-            text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text = "\n".join(
-                line if len(line) <= self.limit else f"{line[: self.limit]}…"
-                for line in text.splitlines()
-            )
-        return True

@@ -133,12 +133,14 @@ def attach_slack(runtime: Runtime) -> SlackBridge:
 def bound_bolt_logs(bridge: SlackBridge) -> None:
     """Bolt logs some requests whole (an unhandled one's fields; a refused one's body, at
     INFO): every logger it has made for this app keeps its records short instead."""
+    from plnbot.runtime import BoundedRecords
+
     prefixes = ("slack_bolt", "slack_sdk", bridge.app.name)
-    bounded = payloads.BoundedRecords()
+    bounded = BoundedRecords()
     for name in list(logging.Logger.manager.loggerDict):
         if name.startswith(prefixes):
             logger = logging.getLogger(name)
-            if not any(isinstance(f, payloads.BoundedRecords) for f in logger.filters):
+            if not any(isinstance(f, BoundedRecords) for f in logger.filters):
                 logger.addFilter(bounded)
 
 

@@ -322,13 +322,94 @@ def _bound_to(body: dict[str, Any] | None) -> Activity:
 
 
 def _activity(body: dict[str, Any] | None) -> Activity | None:
-    """The authenticated body as an Activity, or None when it isn't one."""
+    """The authenticated body as an Activity, or None when it isn't one (of a shape the
+    bridge can read: see `_ACTIVITY`)."""
     if body is None or not isinstance(body.get("type"), str) or not body["type"]:
+        return None
+    if not _fits(body, _ACTIVITY):
         return None
     try:
         return Activity().deserialize(body)
     except Exception:  # msrest's DeserializationError and whatever an odd field raises
         return None
+
+
+# What the bridge (app.py, inbound.py, references.py) reads of an activity, and the types and
+# sizes it relies on: ids fit their columns (a tenant or an AAD object id is a workspace's or
+# a member's id: 64 characters; Teams' own ids 500), names fit 200, lists hold objects. A
+# field that is missing or null is fine; unknown fields are left alone.
+Shape = tuple[Any, ...] | dict[str, Any]
+_FLAG = ("flag",)
+
+
+def _text(limit: int | None = None) -> tuple[str, int | None]:
+    return ("text", limit)
+
+
+def _list(item: Shape) -> tuple[str, Shape]:
+    return ("list", item)
+
+
+_ACCOUNT = {"id": _text(500), "name": _text(200), "aadObjectId": _text(64), "role": _text(64)}
+_ACTIVITY: dict[str, Shape] = {
+    "type": _text(64),
+    "name": _text(255),
+    "id": _text(500),
+    "serviceUrl": _text(500),
+    "channelId": _text(64),
+    "text": _text(),
+    "replyToId": _text(500),
+    "action": _text(64),
+    "from": _ACCOUNT,
+    "recipient": _ACCOUNT,
+    "conversation": {
+        "id": _text(500),
+        "name": _text(200),
+        "conversationType": _text(64),
+        "tenantId": _text(64),
+        "isGroup": _FLAG,
+    },
+    "channelData": {
+        "tenant": {"id": _text(64)},
+        "channel": {"id": _text(500), "name": _text(200), "type": _text(64)},
+        "team": {"id": _text(500), "name": _text(200)},
+        "eventType": _text(64),
+    },
+    "entities": _list(
+        {
+            "type": _text(64),
+            "mentioned": {"id": _text(500), "name": _text(200)},
+            "text": _text(),
+            "timezone": _text(64),
+        }
+    ),
+    "membersAdded": _list(_ACCOUNT),
+    "membersRemoved": _list(_ACCOUNT),
+    "reactionsAdded": _list({"type": _text(64)}),
+    "reactionsRemoved": _list({"type": _text(64)}),
+    "attachments": _list({"contentType": _text(255), "name": _text(200)}),
+}
+
+
+def _fits(value: Any, shape: Shape) -> bool:
+    if value is None:
+        return True
+    if isinstance(shape, dict):
+        return isinstance(value, dict) and all(
+            _fits(value[key], inner) for key, inner in shape.items() if key in value
+        )
+    kind = shape[0] if isinstance(shape, tuple) else None
+    if kind == "text":
+        limit = shape[1]  # type: ignore[index]
+        return isinstance(value, str) and (limit is None or len(value) <= limit)
+    if kind == "flag":
+        return isinstance(value, bool)
+    if kind == "list":
+        item = shape[1]  # type: ignore[index]
+        return isinstance(value, list) and all(
+            isinstance(element, dict) and _fits(element, item) for element in value
+        )
+    return True
 
 
 def _lane(activity: Activity) -> str:
