@@ -44,6 +44,9 @@ class BoundedRecords(logging.Filter):
         self.limit = limit
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "bounded", False):  # another handler's filter saw it first
+            return True
+        record.bounded = True
         try:
             message = record.getMessage()
         except Exception:  # a broken format string: logging itself reports it

@@ -734,4 +734,4 @@ def test_every_log_line_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
     written = handler.stream.getvalue()  # type: ignore[attr-defined]
     assert len(written) < 5_000
     assert max(len(line) for line in written.splitlines()) <= 530
-    assert "(2000015 characters)" in written and "ValueError: invalid value: yyy" in written
+    assert "(2000014 characters)" in written and "ValueError: invalid value: yyy" in written
