@@ -129,8 +129,9 @@ def artifact_card(
     fields = [Field(label="Shared by", value=author_name)]
     if artifact.element:
         fields.append(Field(label="Element", value=prompts.element_name(artifact.element)))
-    count = len(endorsed)
-    fields.append(Field(label="Endorsements", value=f"{count}" + (f" — {names}" if names else "")))
+    count = len(endorsed)  # shown once, on the Endorse button; the field says who
+    if names:
+        fields.append(Field(label="Endorsed by", value=names))
     link = artifact.url or artifact.file_ref or ""
     body = shorten(artifact.description, CARD_NOTES)
     text = f"{author_name} shared evidence: {artifact.title}" + (f" {link}" if link else "")
@@ -178,7 +179,7 @@ def share_form() -> Card:
             Input(id="title", label="Title", optional=False, max_length=MAX_TITLE),
             Input(
                 id="description",
-                label="What it shows (optional)",
+                label="What it shows",  # each platform marks a field optional its own way
                 kind="multiline",
                 max_length=FORM_NOTES,
             ),
