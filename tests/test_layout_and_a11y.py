@@ -183,7 +183,7 @@ def assert_composer_usable(shell: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("size", SIZES + SIDEWAYS, ids=size_id)
 async def test_the_playground_fills_the_screen_at_every_size(
-    site: Site, browser: Any, size: tuple[int, int]
+    browser: Any, site: Site, size: tuple[int, int]
 ) -> None:
     width, height = size
     context, page, errors = await open_page(browser, size)
@@ -220,7 +220,7 @@ async def test_the_playground_fills_the_screen_at_every_size(
 
 
 async def test_the_drawer_opens_and_closes_with_a_button_the_keyboard_and_a_tap(
-    site: Site, browser: Any
+    browser: Any, site: Site
 ) -> None:
     context, page, errors = await open_page(browser, PHONE, motion=True)
     await open_playground(page, site)
@@ -320,7 +320,7 @@ async def test_the_drawer_opens_and_closes_with_a_button_the_keyboard_and_a_tap(
     await context.close()
 
 
-async def test_a_keyboard_user_can_skip_to_the_message_box(site: Site, browser: Any) -> None:
+async def test_a_keyboard_user_can_skip_to_the_message_box(browser: Any, site: Site) -> None:
     context, page, errors = await open_page(browser, DESKTOP)
     await open_playground(page, site)
     await page.keyboard.press("Tab")
@@ -336,7 +336,7 @@ async def test_a_keyboard_user_can_skip_to_the_message_box(site: Site, browser: 
 
 @pytest.mark.parametrize("size,keyboard", [(PHONE_S, 300), (PHONE, 340)], ids=["360", "390"])
 async def test_the_composer_stays_above_the_on_screen_keyboard(
-    site: Site, browser: Any, size: tuple[int, int], keyboard: int
+    browser: Any, site: Site, size: tuple[int, int], keyboard: int
 ) -> None:
     """With `interactive-widget=resizes-content`, Chrome on Android gives the page only the
     height above the keyboard; here the viewport is shrunk by the keyboard's height."""
@@ -463,7 +463,7 @@ def awkward_charts() -> str:
 
 @pytest.mark.parametrize("size", [PHONE_S, TABLET, DESKTOP], ids=size_id)
 async def test_every_chart_keeps_its_labels_readable_with_crowded_data(
-    site: Site, browser: Any, size: tuple[int, int]
+    browser: Any, site: Site, size: tuple[int, int]
 ) -> None:
     context, page, errors = await open_page(browser, size)
     # A page of this origin first: the static files may only be used by the site's own pages.
@@ -496,7 +496,7 @@ OUTSIDE = """() => {
 @pytest.mark.parametrize("size", SIZES, ids=size_id)
 @pytest.mark.parametrize("which", ["member", "community", "refused", "privacy", "terms"])
 async def test_dashboards_reflow_and_their_chart_labels_stay_readable(
-    site: Site, browser: Any, size: tuple[int, int], which: str
+    browser: Any, site: Site, size: tuple[int, int], which: str
 ) -> None:
     width, _ = size
     context, page, errors = await open_page(browser, size)
@@ -557,7 +557,7 @@ async def axe_violations(page: Any) -> list[dict[str, Any]]:
     ["playground", "playground-menu", "playground-dm", "member", "community", "refused", "privacy"],
 )
 async def test_axe_finds_nothing_serious_or_critical(
-    site: Site, browser: Any, size: tuple[int, int], which: str
+    browser: Any, site: Site, size: tuple[int, int], which: str
 ) -> None:
     if not AXE.is_file():
         pytest.skip(NO_AXE)
