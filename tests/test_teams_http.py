@@ -106,6 +106,7 @@ async def teams(db: Database) -> AsyncIterator[TeamsRig]:
             url=str(server.make_url("")).rstrip("/"), http=http, fake=fake, runtime=runtime, db=db
         )
     await server.close()
+    runtime.db.dispose()  # the runtime's own pool: on PostgreSQL, connections add up otherwise
     await fake.stop()
 
 
