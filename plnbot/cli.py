@@ -332,7 +332,7 @@ def teams_manifest(
         "plnbot-teams.zip"
     ),
 ) -> None:
-    """Write the Teams app package (manifest v1.17 and icons) to upload in Teams."""
+    """Write the Teams app package (manifest v1.29 and icons) to upload in Teams."""
     from adapters.teams.manifest import MANIFEST_VERSION, build_package, valid_app_id
 
     if app_id is None:
