@@ -326,6 +326,8 @@ def _activity(body: dict[str, Any] | None) -> Activity | None:
     bridge can read: see `_ACTIVITY`)."""
     if body is None or not isinstance(body.get("type"), str) or not body["type"]:
         return None
+    if not isinstance(body.get("serviceUrl"), str):  # nowhere to answer (and no token binding)
+        return None
     if not _fits(body, _ACTIVITY):
         return None
     try:
