@@ -251,10 +251,9 @@ class TeamsEndpoint:
             log.info("Teams request refused: %s", exc)
             return web.json_response({"error": "unauthorized"}, status=401)
         activity = _activity(body)
-        if activity is None:
+        if activity is None or body is None:
             log.warning("malformed Teams request refused (%d bytes)", len(raw))
             return web.json_response({"error": "not a Bot Framework activity"}, status=400)
-        assert body is not None
         if activity.type != "invoke" or activity.name == "fileConsent/invoke":
             try:
                 await self.runtime.accept().admit()
@@ -394,24 +393,22 @@ _ACTIVITY: dict[str, Shape] = {
 
 
 def _fits(value: Any, shape: Shape) -> bool:
+    """Whether `value` (null counts as missing) has `shape`."""
     if value is None:
         return True
     if isinstance(shape, dict):
         return isinstance(value, dict) and all(
             _fits(value[key], inner) for key, inner in shape.items() if key in value
         )
-    kind = shape[0] if isinstance(shape, tuple) else None
+    kind, *arguments = shape
     if kind == "text":
-        limit = shape[1]  # type: ignore[index]
+        limit = arguments[0]
         return isinstance(value, str) and (limit is None or len(value) <= limit)
-    if kind == "flag":
-        return isinstance(value, bool)
     if kind == "list":
-        item = shape[1]  # type: ignore[index]
         return isinstance(value, list) and all(
-            isinstance(element, dict) and _fits(element, item) for element in value
+            isinstance(element, dict) and _fits(element, arguments[0]) for element in value
         )
-    return True
+    return isinstance(value, bool)  # a flag
 
 
 def _lane(activity: Activity) -> str:
