@@ -11,6 +11,9 @@ from storage.db import Database
 from storage.models import CheckIn, FlowState, Goal
 from tests.slack_rig import SlackRig, rows
 from tests.story import Story
+from tests.teams_fakes import ANA, personal_chat
+from tests.test_teams_http import TeamsRig
+from tests.test_teams_http import teams as teams  # the Teams rig fixture
 
 DM = {"channel_id": "D_T1", "channel_name": "directmessage"}
 
@@ -83,3 +86,14 @@ async def test_a_question_left_for_two_days_has_closed(story: Story, db: Databas
     with db.session() as session:
         assert session.exec(select(CheckIn).where(CheckIn.status == "answered")).all() == []
         assert session.exec(select(FlowState)).all() == []
+
+
+async def test_in_teams_too_a_command_runs_while_a_checkin_waits(teams: TeamsRig) -> None:
+    for text in ("goal add Exit tickets daily", "checkin", "goal list", "6", "skip"):
+        status, _ = await teams.say(text, personal=True)
+        assert status == 200
+        await teams.settle()
+    said = [c.text for c in teams.fake.calls if c.conversation == personal_chat(ANA)]
+    assert any("still waiting on your check-in" in text for text in said), said
+    answered = [c for c in teams.rows(CheckIn) if c.status == "answered"]
+    assert [(c.rating, c.reflection) for c in answered] == [(6, "")]
