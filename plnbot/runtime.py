@@ -370,6 +370,9 @@ async def stop_accepting(runtime: Runtime) -> None:
         runtime.intake.close()
 
 
+IN_FLIGHT_WAIT = 15.0  # seconds a stopping process waits for sends already in flight
+
+
 async def stop_workers(runtime: Runtime) -> None:
     """Work what is stored for up to PLNBOT_SHUTDOWN_GRACE seconds, let what is in flight
     finish, send what that produced, then stop. What is left stays stored for next time."""
@@ -385,7 +388,10 @@ async def stop_workers(runtime: Runtime) -> None:
     runtime.sender.stop()
     runtime.bot.outbox_wakeup.set()
     if runtime.background:
-        _, late = await asyncio.wait(runtime.background, timeout=5.0)
+        # A send already on its way must finish and be marked sent: cancelled mid-request it
+        # would be sent again after the restart (Slack has no idempotency key). The sender
+        # claims nothing more, so this waits only for what is in flight.
+        _, late = await asyncio.wait(runtime.background, timeout=IN_FLIGHT_WAIT)
         for task in late:
             task.cancel()
         await asyncio.gather(*runtime.background, return_exceptions=True)
