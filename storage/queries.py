@@ -127,15 +127,22 @@ def get_or_create_member(
         session,
         lambda: find_member(session, workspace_id=workspace_id, user_id=user_id),
         lambda: Member(
-            workspace_id=workspace_id, user_id=user_id, display_name=name, created_at=now
+            workspace_id=workspace_id,
+            user_id=user_id,
+            display_name=name[:MAX_NAME],
+            created_at=now,
         ),
     )
     _keep_name(session, member, name)
     return member
 
 
+MAX_NAME = 200  # Member.display_name's column
+
+
 def _keep_name(session: Session, member: Member, name: str) -> None:
-    """The platform's current display name wins (people rename themselves)."""
+    """The platform's current display name wins (people rename themselves), cut to fit."""
+    name = name[:MAX_NAME]
     if name and member.display_name != name:
         member.display_name = name
         session.add(member)
