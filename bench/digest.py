@@ -36,10 +36,10 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.digests import rank_artifacts, render_digest  # noqa: E402
-from bot.prompts import PromptLibrary  # noqa: E402
-from bot.ranking import week_window  # noqa: E402
-from bot.standards import reconsider  # noqa: E402
+from bot.features.digests import rank_artifacts, render_digest  # noqa: E402
+from bot.scoring.ranking import week_window  # noqa: E402
+from bot.scoring.standards import reconsider  # noqa: E402
+from bot.services.prompts import PromptLibrary  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import Artifact, Community, Endorsement, Member, Workspace  # noqa: E402
 

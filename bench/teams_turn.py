@@ -206,8 +206,8 @@ def serve_plnbot(
     if echo:
         # The same adapter path (JWT, references, pooled connector, rendering) with the core
         # replaced by an echo: what the Teams side costs, against the bare echo bot.
-        from bot.events import CommandEvent, Event
-        from bot.messages import Message
+        from bot.core.events import CommandEvent, Event
+        from bot.core.messages import Message
 
         async def process(event: Event, platform: Any, **kwargs: Any) -> Any:
             text = event.text if isinstance(event, CommandEvent) else ""

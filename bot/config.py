@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(None, alias="PLNBOT_SECRET_KEY")
     public_url: str | None = Field(None, alias="PLNBOT_PUBLIC_URL")
     dashboard_link_days: int = Field(7, alias="PLNBOT_DASHBOARD_LINK_DAYS", ge=1, le=90)
-    # The smallest group whose counts, bands or averages a coach sees (bot/small_groups.py).
+    # The smallest group whose counts, bands or averages a coach sees (bot/scoring/small_groups.py).
     min_group: int = Field(5, alias="PLNBOT_MIN_GROUP")
 
     # The event runtime (README: "How events flow").
@@ -152,7 +152,7 @@ class Settings(BaseSettings):
     @field_validator("min_group")
     @classmethod
     def _valid_min_group(cls, value: int) -> int:
-        from bot.small_groups import check_min_group
+        from bot.scoring.small_groups import check_min_group
 
         return check_min_group(value)
 

@@ -237,8 +237,8 @@ def digest(
     import sqlalchemy as sa
     from sqlmodel import select
 
-    from bot.clock import week_bounds
-    from bot.digests import (
+    from bot.core.clock import week_bounds
+    from bot.features.digests import (
         current_week,
         prepare_intro,
         rank_artifacts,

@@ -19,13 +19,13 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlmodel import select
 
-from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, Settings
-from bot.dispatch import Bot
-from bot.inbox import InboxWorkers, Intake, Work
-from bot.outbox import OutboxSender
-from bot.port import Platform
-from bot.scheduling import ScheduleRunner
+from bot.core.clock import Clock, SystemClock
+from bot.core.dispatch import Bot
+from bot.core.inbox import InboxWorkers, Intake, Work
+from bot.core.port import Platform
+from bot.delivery.scheduling import ScheduleRunner
+from bot.delivery.sender import OutboxSender
 from storage.db import Database, DatabaseError, DatabaseReadOnly
 from storage.inbox import unfinished_work
 from storage.models import KeyValue

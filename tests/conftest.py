@@ -15,10 +15,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from bot.clock import FrozenClock
 from bot.config import Settings
-from bot.dispatch import Bot
-from bot.outbox import OutboxSender
+from bot.core.clock import FrozenClock
+from bot.core.dispatch import Bot
+from bot.delivery.sender import OutboxSender
 from storage.db import Database
 from tests.doubles import RecordingPlatform
 from tests.story import Story

@@ -6,9 +6,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from bot.events import ConversationRef, MessageRef, UserRef
-from bot.messages import Message, Visibility
-from bot.port import DeliveryError, UserInfo
+from bot.core.events import ConversationRef, MessageRef, UserRef
+from bot.core.messages import Message, Visibility
+from bot.core.port import DeliveryError, UserInfo
 
 
 @dataclass

@@ -6,9 +6,9 @@ import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bot.clock import FrozenClock
-from bot.dispatch import Bot
-from bot.events import (
+from bot.core.clock import FrozenClock
+from bot.core.dispatch import Bot
+from bot.core.events import (
     ActionEvent,
     CommandEvent,
     ConversationRef,
@@ -18,7 +18,7 @@ from bot.events import (
     ReactionEvent,
     UserRef,
 )
-from bot.outbox import OutboxSender
+from bot.delivery.sender import OutboxSender
 from tests.doubles import RecordingPlatform, Sent
 
 CHANNEL = "C_PLN"

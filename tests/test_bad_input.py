@@ -9,7 +9,7 @@ import logging
 import pytest
 import sqlalchemy as sa
 
-from bot.context import Context
+from bot.core.context import Context
 from storage.db import Database
 from storage.models import Artifact, CheckIn, Goal, Member, Reflection
 from tests.steps import only, public, rows, setup_community, share, text_of

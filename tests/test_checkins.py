@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.checkins import parse_answer
+from bot.features.checkins import parse_answer
 from storage.db import Database
 from storage.models import CheckIn, FlowState
 from tests.doubles import Sent

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.events import MessageRef
+from bot.core.events import MessageRef
 from storage.db import Database
 from storage.models import Endorsement, Goal, InboundReceipt
 from tests.doubles import Sent

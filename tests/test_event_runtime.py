@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from bot.inbox import Intake, Refused
+from bot.core.inbox import Intake, Refused
 from plnbot.runtime import build_runtime, start_workers, stop_workers
 from storage.db import Database
 from storage.inbox import NewEvent, prune

@@ -124,8 +124,8 @@ def test_every_statement_is_guarded_orm_core_and_driver_sql(db: Database) -> Non
 async def test_escaped_nul_in_a_stored_payload_survives(db: Database) -> None:
     """The inbox keeps a request as JSON text: `\\u0000` is six plain characters, fine in a
     TEXT column on PostgreSQL (a JSONB one would refuse it)."""
-    from bot.clock import SystemClock
-    from bot.inbox import Intake
+    from bot.core.clock import SystemClock
+    from bot.core.inbox import Intake
     from storage.inbox import NewEvent
 
     payload = json.dumps({"text": "Zero\x00 day\x1f"})

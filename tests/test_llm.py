@@ -13,12 +13,12 @@ from datetime import timedelta
 
 import pytest
 
-from bot.clock import FrozenClock
 from bot.config import Settings
-from bot.dispatch import Bot
-from bot.llm import ModelClient, Scrubber
-from bot.outbox import OutboxSender
-from bot.prompts import PromptLibrary
+from bot.core.clock import FrozenClock
+from bot.core.dispatch import Bot
+from bot.delivery.sender import OutboxSender
+from bot.services.llm import ModelClient, Scrubber
+from bot.services.prompts import PromptLibrary
 from storage.db import Database
 from storage.model_tables import ModelCache, ModelUsage
 from storage.models import Member, ReflectionPrompt

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from bot.outbox import MAX_ATTEMPTS, OutboxSender
-from bot.port import DeliveryError
-from bot.scheduling import run_schedule
+from bot.core.port import DeliveryError
+from bot.delivery.scheduling import run_schedule
+from bot.delivery.sender import MAX_ATTEMPTS, OutboxSender
 from storage.db import Database
 from storage.models import CheckIn, OutboxMessage, Reflection, Schedule
 from tests.steps import only, rows, setup_community

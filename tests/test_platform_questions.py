@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import pytest
 from sqlmodel import select
 
-from bot.context import Context
-from bot.dispatch import MAX_QUESTIONS, SOMETHING_WENT_WRONG
-from bot.events import CommandEvent, ConversationRef, UserRef
-from bot.port import UserInfo
+from bot.core.context import Context
+from bot.core.dispatch import MAX_QUESTIONS, SOMETHING_WENT_WRONG
+from bot.core.events import CommandEvent, ConversationRef, UserRef
+from bot.core.port import UserInfo
 from storage.db import Database
 from storage.models import Artifact, Community, Member
 from tests.doubles import RecordingPlatform

@@ -13,8 +13,8 @@ import aiohttp
 from aiohttp.test_utils import TestServer, unused_port
 from sqlmodel import select
 
-from bot.clock import FrozenClock
 from bot.config import Settings
+from bot.core.clock import FrozenClock
 from plnbot.runtime import build_runtime, make_web_app
 from storage.db import Database
 from storage.models import Digest, Endorsement, Member

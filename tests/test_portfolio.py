@@ -10,8 +10,8 @@ from datetime import timedelta
 import pypdf
 import pytest
 
-from bot import portfolio
-from bot.links import DashboardLinks
+from bot.features import portfolio
+from bot.services.links import DashboardLinks
 from tests.story import Story
 
 PRIVATE_NOTE = "worried-about-pacing-private"

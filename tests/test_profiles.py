@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from bot.clock import FrozenClock
 from bot.config import Settings
-from bot.dispatch import Bot
+from bot.core.clock import FrozenClock
+from bot.core.dispatch import Bot
 from storage.db import Database
 from storage.models import FlowState, Member
 from tests.steps import only, rows, setup_community, text_of

@@ -9,7 +9,7 @@ import jinja2
 import jinja2.meta
 import pytest
 
-from bot.prompts import PromptLibrary, render
+from bot.services.prompts import PromptLibrary, render
 from storage.db import Database
 from storage.models import Membership, Reflection, ReflectionPrompt
 from tests.doubles import Sent

@@ -15,9 +15,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from bot.digests import rank_artifacts, render_digest
-from bot.prompts import PromptLibrary
-from bot.ranking import (
+from bot.features.digests import rank_artifacts, render_digest
+from bot.scoring.ranking import (
     _each_author_once,
     endorsement_weight,
     first_shares,
@@ -25,6 +24,7 @@ from bot.ranking import (
     select_digest,
     week_window,
 )
+from bot.services.prompts import PromptLibrary
 from storage.db import Database
 from storage.models import Artifact, Community, Endorsement, Member, Workspace
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from bot.planning import PlanOptions, local_instant, plan
+from bot.delivery.planning import PlanOptions, local_instant, plan
 from storage.db import Database
 from storage.models import Member, OutboxMessage, ScheduleBreak
 from tests.story import Story
@@ -252,7 +252,7 @@ def _dead_pid() -> int:
 async def test_rate_limited_send_is_retried_later_and_arrives_once(
     story: Story, db: Database
 ) -> None:
-    from bot.port import DeliveryError
+    from bot.core.port import DeliveryError
 
     await community_with(story, db, {"U_ANA": {}})
     await story.command("U_COACH", "checkins send")

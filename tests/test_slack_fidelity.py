@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from adapters.slack.manifest import build_manifest
 from adapters.slack.render import card_blocks, message_payload, modal_view
-from bot.messages import Button, Card, Field, Input, Message, Option
+from bot.core.messages import Button, Card, Field, Input, Message, Option
 from storage.models import Artifact, Member, Reflection
 from tests import block_kit
 from tests.slack_fakes import block_actions_payload, message_action_payload

@@ -25,9 +25,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 from typer.testing import CliRunner
 
-from bot.clock import week_of
 from bot.config import ConfigError, Settings, load_settings
-from bot.small_groups import DEFAULT_MIN_GROUP
+from bot.core.clock import week_of
+from bot.scoring.small_groups import DEFAULT_MIN_GROUP
 from plnbot.cli import app as cli
 from plnbot.runtime import build_runtime, make_web_app
 from storage.db import Database
@@ -354,6 +354,6 @@ def test_the_default_is_5_and_3_is_the_smallest_allowed(
 
 
 def _last_week() -> str:
-    from bot.clock import iso_week
+    from bot.core.clock import iso_week
 
     return iso_week((datetime.now(UTC) - timedelta(days=7)).date())

@@ -12,8 +12,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from bot.dispatch import Bot
-from bot.events import ActionEvent
+from bot.core.dispatch import Bot
+from bot.core.events import ActionEvent
 from storage.db import Database
 from storage.models import OutboxMessage
 from storage.standard_tables import Standard, StandardChange

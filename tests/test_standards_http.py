@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.clock import FrozenClock
 from bot.config import Settings
+from bot.core.clock import FrozenClock
 from plnbot.runtime import build_runtime, make_web_app
 from storage.db import Database
 from tests.llm_fake import FakeModel
@@ -99,7 +99,7 @@ async def test_a_new_best_and_the_digest_over_slack(rig: tuple[SlackRig, FakeMod
     digest = next(p for p in posted if "the week's best work" in p["text"])
     blocks = json.dumps(digest["blocks"], ensure_ascii=False)
     assert INTRO in blocks and "Standard · Participative evaluation" in blocks
-    assert (  # nobody reflected or checked in: a group of none (bot/small_groups.py)
+    assert (  # nobody reflected or checked in: a group of none (bot/scoring/small_groups.py)
         "This week: 1 share; reflections and check-ins: fewer than 5 people — shown once 5 "
         "have taken part." in blocks
     )

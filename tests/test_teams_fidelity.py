@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from bot.events import UserRef
-from bot.messages import Card, Field, Link, Message
+from bot.core.events import UserRef
+from bot.core.messages import Card, Field, Link, Message
 from storage.models import Artifact, Community, Endorsement, Goal, Member, Membership, Workspace
 from storage.teams_tables import TeamsConversation
 from tests.adaptive_cards import SIZE_LIMIT, activity_size

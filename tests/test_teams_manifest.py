@@ -30,7 +30,7 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters.teams.manifest import MANIFEST_VERSION, build_manifest
-from bot.dispatch import build_router
+from bot.core.dispatch import build_router
 from plnbot.cli import app as cli
 
 APP_ID = "5e0b6c1a-7d2e-4f3a-9b8c-0d1e2f3a4b5c"

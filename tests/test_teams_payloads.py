@@ -11,8 +11,8 @@ from botbuilder.schema import Activity
 
 from adapters.teams import inbound, render
 from adapters.teams.connector import CONVERSATION_LIMITS, Pacer, backoff_delay, pacing_keys
-from bot.events import ActionEvent, CommandEvent, MessageEvent
-from bot.messages import Button, Card, Field, Input, Message, Option
+from bot.core.events import ActionEvent, CommandEvent, MessageEvent
+from bot.core.messages import Button, Card, Field, Input, Message, Option
 from tests.teams_fakes import ANA, CHANNEL, PRIYA, TENANT, TOMAS, payload
 
 SIGNER = render.Signer("test-secret")

@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from bot.config import Settings
-from bot.links import DashboardLinks, LinkRefused
+from bot.services.links import DashboardLinks, LinkRefused
 from plnbot.runtime import secret_key
 from storage.db import Database
 from storage.models import CheckIn, Community, Member

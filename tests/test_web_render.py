@@ -16,11 +16,11 @@ from adapters.web.charts import (
     rating_chart,
 )
 from adapters.web.render import card_html, safe_url, text_html
-from bot.bands import summarise
-from bot.events import CommandEvent, MessageEvent
-from bot.messages import Button, Card, Field, Input, Option
-from bot.progress import RatingPoint, WeekStats
-from bot.small_groups import count_of
+from bot.core.events import CommandEvent, MessageEvent
+from bot.core.messages import Button, Card, Field, Input, Option
+from bot.scoring.bands import summarise
+from bot.scoring.progress import RatingPoint, WeekStats
+from bot.scoring.small_groups import count_of
 
 
 def test_text_is_escaped_and_marked_up() -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from adapters.web.render import card_html
-from bot.checkins import question_card
-from bot.evidence import share_form
-from bot.portfolio import portfolio_filename, portfolio_record
-from bot.prompts import PromptLibrary
+from bot.features.checkins import question_card
+from bot.features.evidence import share_form
+from bot.features.portfolio import portfolio_filename, portfolio_record
+from bot.services.prompts import PromptLibrary
 from storage.db import Database
 from storage.models import Member
 from tests.steps import artifact_id, only, rows, setup_community, share

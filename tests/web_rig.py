@@ -17,8 +17,8 @@ import pytest_asyncio
 from aiohttp.test_utils import TestServer
 from sqlmodel import select
 
-from bot.clock import FrozenClock
 from bot.config import Settings
+from bot.core.clock import FrozenClock
 from plnbot.runtime import Runtime, build_runtime, make_web_app
 from storage.db import Database
 from storage.models import Member

@@ -25,12 +25,12 @@ from adapters.slack.platform import SlackPlatform, make_client
 from adapters.slack.render import card_blocks, modal_view
 from adapters.slack.stores import InstallationStore, StateStore
 from bot.config import Settings
-from bot.dispatch import Bot
-from bot.events import ConversationRef, Event, ReactionEvent, UserRef
-from bot.evidence import FORM_NOTES, share_form
-from bot.inbox import Claim, Intake
-from bot.messages import Button, Card
-from bot.port import UserInfo
+from bot.core.dispatch import Bot
+from bot.core.events import ConversationRef, Event, ReactionEvent, UserRef
+from bot.core.inbox import Claim, Intake
+from bot.core.messages import Button, Card
+from bot.core.port import UserInfo
+from bot.features.evidence import FORM_NOTES, share_form
 from storage.inbox import NewEvent
 from storage.queries import scoped_key
 

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from adapters.slack.render import view_values
-from bot.events import (
+from bot.core.events import (
     ActionEvent,
     CommandEvent,
     ConversationRef,

@@ -22,10 +22,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.inbound import PLATFORM
 from adapters.slack.render import message_payload, modal_view
-from bot.events import ConversationRef, MessageRef, UserRef
-from bot.messages import Message, Visibility
-from bot.port import DeliveryError, UserInfo
-from bot.ratelimit import KeyedLimiter
+from bot.core.events import ConversationRef, MessageRef, UserRef
+from bot.core.messages import Message, Visibility
+from bot.core.port import DeliveryError, UserInfo
+from bot.delivery.ratelimit import KeyedLimiter
 
 log = logging.getLogger(__name__)
 

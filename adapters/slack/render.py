@@ -16,7 +16,7 @@ import logging
 import re
 from typing import Any
 
-from bot.messages import Button, Card, Input, Message
+from bot.core.messages import Button, Card, Input, Message
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from adapters.slack import payloads
 from adapters.slack.app import SlackBridge, oauth_settings
 from adapters.slack.inbound import PLATFORM
 from adapters.slack.platform import SlackPlatform
-from bot.inbox import Refused
+from bot.core.inbox import Refused
 from storage.queries import get_or_create_workspace
 
 if TYPE_CHECKING:

@@ -28,11 +28,11 @@ from adapters.teams import inbound, render
 from adapters.teams.platform import TeamsPlatform
 from adapters.teams.references import References
 from bot.config import Settings
-from bot.dispatch import SOMETHING_WENT_WRONG, Bot, Finish
-from bot.events import ConversationRef, Event, MemberJoinedEvent, UserRef
-from bot.inbox import Claim
-from bot.messages import Card, Message, Visibility
-from bot.profiles import profile_form
+from bot.core.dispatch import SOMETHING_WENT_WRONG, Bot, Finish
+from bot.core.events import ConversationRef, Event, MemberJoinedEvent, UserRef
+from bot.core.inbox import Claim
+from bot.core.messages import Card, Message, Visibility
+from bot.features.profiles import profile_form
 from storage.models import Workspace
 from storage.queries import community_for_channel, workspace_and_member
 

@@ -30,7 +30,7 @@ from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ChannelAccount
 
 from adapters.teams.render import CHOICE_INPUT, DATA_KEY, KEEP_KEY, Signer
-from bot.events import (
+from bot.core.events import (
     ActionEvent,
     CommandEvent,
     ConversationRef,

@@ -38,9 +38,9 @@ from adapters.teams import render
 from adapters.teams.connector import TENANT_KWARG
 from adapters.teams.inbound import PLATFORM, short_id
 from adapters.teams.references import References, Target
-from bot.events import ConversationRef, MessageRef, UserRef
-from bot.messages import Message, Visibility
-from bot.port import DeliveryError, UserInfo
+from bot.core.events import ConversationRef, MessageRef, UserRef
+from bot.core.messages import Message, Visibility
+from bot.core.port import DeliveryError, UserInfo
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 
 from adapters.teams import inbound
 from adapters.teams.inbound import PLATFORM, Resolver, short_id
-from bot.clock import Clock
+from bot.core.clock import Clock
 from storage.db import Database
 from storage.models import Member, Workspace
 from storage.queries import find_member, get_or_create_member, get_or_create_workspace

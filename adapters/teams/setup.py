@@ -55,7 +55,7 @@ from adapters.teams.platform import TeamsPlatform
 from adapters.teams.references import References
 from adapters.teams.render import Signer
 from bot.config import ConfigError, Settings
-from bot.inbox import Lanes, Refused
+from bot.core.inbox import Lanes, Refused
 from storage.inbox import NewEvent
 from storage.queries import scoped_key
 

@@ -12,7 +12,7 @@ or more (`LABEL` units) and a desktop's at about 18 px. Legends are HTML lists a
 they wrap on a narrow screen instead of shrinking. Per-bar numbers are left to the bars'
 titles, the description and the page's table where they would not fit side by side.
 
-A figure held back by the small-group rule (bot/small_groups.py) gets no bar and no number:
+A figure held back by the small-group rule (bot/scoring/small_groups.py) gets no bar and no number:
 its description reads "fewer than N people". The bands chart is only ever drawn for a
 group that is shown (it takes the shown `Ratings`).
 """
@@ -23,10 +23,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 
-from bot.bands import BANDS, Ratings
-from bot.clock import week_bounds, week_of
-from bot.progress import RatingPoint, WeekStats
-from bot.small_groups import Figure
+from bot.core.clock import week_bounds, week_of
+from bot.scoring.bands import BANDS, Ratings
+from bot.scoring.progress import RatingPoint, WeekStats
+from bot.scoring.small_groups import Figure
 
 OKABE_ITO = {
     "orange": "#E69F00",

@@ -1,4 +1,4 @@
-"""Dashboards behind signed, expiring links (see bot/links.py for the link format).
+"""Dashboards behind signed, expiring links (see bot/services/links.py for the link format).
 
     GET /dashboard/<token>                 a member's own progress, or a coach's community view
     GET /dashboard/<token>/portfolio.pdf   the member's portfolio (member links only)
@@ -7,7 +7,7 @@
 A tampered, foreign or expired link gets 403 and the page says what to do. A member link
 shows that member's data only; a community link shows aggregates, shared work and activity
 dates, never the text of a check-in or reflection, and no figure about fewer than
-PLNBOT_MIN_GROUP people (bot/small_groups.py: they read "fewer than N people").
+PLNBOT_MIN_GROUP people (bot/scoring/small_groups.py: they read "fewer than N people").
 """
 
 from __future__ import annotations
@@ -23,11 +23,16 @@ from adapters.web.charts import bands_chart, checkins_chart, participation_chart
 from adapters.web.pages import render_page
 from adapters.web.render import safe_url
 from adapters.web.security import DASHBOARD_CSP, secure
-from bot.dispatch import Bot
-from bot.links import DashboardLinks, Grant, LinkRefused
-from bot.portfolio import portfolio_csv, portfolio_filename, portfolio_pdf, portfolio_record
-from bot.progress import community_overview, member_progress
-from bot.small_groups import fewer_than, reason
+from bot.core.dispatch import Bot
+from bot.features.portfolio import (
+    portfolio_csv,
+    portfolio_filename,
+    portfolio_pdf,
+    portfolio_record,
+)
+from bot.scoring.progress import community_overview, member_progress
+from bot.scoring.small_groups import fewer_than, reason
+from bot.services.links import DashboardLinks, Grant, LinkRefused
 from storage.db import Database
 
 log = logging.getLogger(__name__)

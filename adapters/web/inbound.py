@@ -20,7 +20,7 @@ from adapters.web.platform import (
     dm_ref,
     user_ref,
 )
-from bot.events import (
+from bot.core.events import (
     ActionEvent,
     CommandEvent,
     ConversationRef,

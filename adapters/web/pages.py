@@ -9,7 +9,7 @@ import jinja2
 from aiohttp import web
 
 from adapters.web.security import secure
-from bot.clock import week_of
+from bot.core.clock import week_of
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"

@@ -15,10 +15,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from bot.clock import Clock
-from bot.events import ConversationRef, MessageRef, UserRef
-from bot.messages import Card, Message, Visibility
-from bot.port import DeliveryError, UserInfo
+from bot.core.clock import Clock
+from bot.core.events import ConversationRef, MessageRef, UserRef
+from bot.core.messages import Card, Message, Visibility
+from bot.core.port import DeliveryError, UserInfo
 
 PLATFORM = "web"
 WORKSPACE = "playground"

@@ -35,10 +35,10 @@ from adapters.web.platform import (
 )
 from adapters.web.render import card_html, text_html
 from adapters.web.security import API_CSP, PLAYGROUND_CSP, same_origin, secure
-from bot.clock import week_of
-from bot.delivery import queue_checkins, queue_prompt
-from bot.digests import current_week, schedule_digest
-from bot.events import CommandEvent
+from bot.core.clock import week_of
+from bot.core.events import CommandEvent
+from bot.delivery.rows import queue_checkins, queue_prompt
+from bot.features.digests import current_week, schedule_digest
 from storage.models import Community, Workspace
 from storage.queries import add_membership, get_or_create_member
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from html import escape
 from urllib.parse import urlsplit
 
-from bot.messages import Button, Card, Input
+from bot.core.messages import Button, Card, Input
 
 _TOKEN = re.compile(
     r"(?P<mention><@(?P<uid>[A-Za-z0-9_:.\-]+)(?:\|[^>]*)?>)"

@@ -15,7 +15,7 @@ from adapters.web.dashboards import Dashboards
 from adapters.web.pages import add_static_routes
 from adapters.web.platform import PLATFORM, WebPlatform
 from adapters.web.playground import Playground
-from bot.links import DashboardLinks
+from bot.services.links import DashboardLinks
 
 if TYPE_CHECKING:
     from plnbot.runtime import Runtime

@@ -1,0 +1,313 @@
+"""Goal check-ins in DMs: a 0–10 self-rating on the Future Ready scale plus a reflection.
+
+Answers are private to their author unless they press "Share with my community".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from bot.core.context import Context, UsageError
+from bot.core.events import ActionEvent, ConversationRef
+from bot.core.messages import Button, Card, Input, Link
+from bot.core.router import Router
+from bot.scoring.bands import band
+from bot.services.prompts import PromptLibrary
+from storage.models import CheckIn, Community, Goal, Member, Membership
+from storage.queries import save_flow
+
+MAX_REFLECTION = 4000
+MIN_WORDS_FIRST = 3  # words typed before a rating are kept as the reflection from this many
+_ANSWER = re.compile(
+    r"^\s*([+-]?\d+(?:[.,]\d+)?)\b\s*(?:/\s*10\b)?\s*(?:[-–—:;,.)]+\s*)?(.*)$", re.S
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    rating: int | None
+    reflection: str
+    bad_number: str | None = None
+
+
+def parse_answer(text: str) -> Answer:
+    """ "7", "7/10", "7 - tried exit tickets", or a bare reflection (rating None)."""
+    match = _ANSWER.match(text)
+    if match is None:
+        return Answer(rating=None, reflection=text.strip())
+    number, rest = match.group(1), match.group(2).strip()
+    if not re.fullmatch(r"\d+", number) or not 0 <= int(number) <= 10:
+        return Answer(rating=None, reflection=rest, bad_number=number)
+    return Answer(rating=int(number), reflection=rest)
+
+
+def rating_buttons(checkin_id: int) -> tuple[Button, ...]:
+    return tuple(
+        Button(label=str(n), action_id="checkin_rate", value=f"{checkin_id}:{n}") for n in range(11)
+    )
+
+
+def question_card(prompts: PromptLibrary, checkin: CheckIn, goal: Goal | None) -> tuple[str, Card]:
+    assert checkin.id is not None
+    if goal is not None:
+        text = prompts.checkin_text("question", goal=goal.text)
+        title = f"Check-in: {goal.text[:120]}"
+    else:
+        text = prompts.checkin_text("question_no_goal")
+        title = "Check-in"
+    # Platforms whose cards hold a text box next to the buttons (Teams) take the reflection
+    # with the rating; elsewhere it is asked for in the next message.
+    reflection = Input(
+        id="reflection",
+        label="Reflection",  # each platform marks a field optional its own way
+        kind="multiline",
+        placeholder="What did you try? What did you notice?",
+        max_length=MAX_REFLECTION,
+    )
+    return text, Card(
+        title=title, body=text, buttons=rating_buttons(checkin.id), inputs=(reflection,)
+    )
+
+
+def open_checkin(
+    session: Session,
+    *,
+    member: Member,
+    now: datetime,
+    goal: Goal | None = None,
+    community_id: int | None = None,
+    key: str | None = None,
+) -> CheckIn:
+    """Create an open check-in and point the member's DM flow at it."""
+    if goal is None:
+        goal = session.exec(
+            select(Goal)
+            .where(Goal.member_id == member.id, Goal.status == "active")
+            .order_by(Goal.number.desc())  # type: ignore[attr-defined]
+        ).first()
+    checkin = CheckIn(
+        member_id=member.id,
+        goal_id=goal.id if goal else None,
+        community_id=community_id,
+        key=key,
+        created_at=now,
+    )
+    session.add(checkin)
+    session.flush()
+    assert member.id is not None
+    save_flow(
+        session,
+        member_id=member.id,
+        flow="checkin",
+        step="rating",
+        data={"checkin": checkin.id},
+        now=now,
+    )
+    return checkin
+
+
+def _checkin_of(ctx: Context, checkin_id: Any) -> CheckIn:
+    checkin = ctx.owned(CheckIn, checkin_id)
+    if checkin is None:
+        raise UsageError(
+            "That check-in isn't yours or has expired. Type `checkin` to start a new one."
+        )
+    return checkin
+
+
+def _goal_named(ctx: Context, checkin: CheckIn) -> str:
+    """The goal as a sentence reads it: “Socratic seminars weekly”, or your practice."""
+    goal = ctx.session.get(Goal, checkin.goal_id) if checkin.goal_id else None
+    return f"“{goal.text}”" if goal else "your practice"
+
+
+def _goal_text(ctx: Context, checkin: CheckIn) -> str:
+    goal = ctx.session.get(Goal, checkin.goal_id) if checkin.goal_id else None
+    return goal.text if goal else "your practice"
+
+
+def _finish(ctx: Context, checkin: CheckIn) -> None:
+    assert checkin.rating is not None and checkin.id is not None
+    checkin.status = "answered"
+    checkin.answered_at = ctx.now
+    ctx.session.add(checkin)
+    ctx.clear_flow()
+    text = ctx.prompts.checkin_text(
+        "saved", rating=checkin.rating, band=band(checkin.rating), goal=_goal_named(ctx, checkin)
+    )
+    ctx.reply(
+        text,
+        Card(
+            title=f"{checkin.rating}/10 — {band(checkin.rating)}",
+            body=text,
+            buttons=(
+                Button(
+                    label="Share with my community",
+                    action_id="checkin_share",
+                    value=str(checkin.id),
+                ),
+            ),
+        ),
+    )
+
+
+def take_answer(ctx: Context, checkin: CheckIn, step: str, text: str) -> None:
+    """Apply a typed answer to the check-in; ask for what is still missing."""
+    if len(text) > MAX_REFLECTION:
+        raise UsageError(
+            f"That's {len(text):,} characters; please keep a check-in reflection under "
+            f"{MAX_REFLECTION:,}. Nothing was saved — try a shorter version."
+        )
+    assert checkin.id is not None
+    if step == "reflection":
+        checkin.reflection = "" if text.strip().lower() == "skip" else text.strip()
+        _finish(ctx, checkin)
+        return
+    answer = parse_answer(text)
+    if answer.bad_number is not None:
+        ctx.reply(ctx.prompts.checkin_text("out_of_range", value=answer.bad_number[:12]))
+        return
+    if answer.rating is None and len(answer.reflection.split()) < MIN_WORDS_FIRST:
+        # "hi", "ok?": not an answer and not a reflection worth keeping.
+        ctx.reply(ctx.prompts.checkin_text("ask_rating_again"))
+        return
+    if answer.reflection:
+        checkin.reflection = answer.reflection
+    ctx.session.add(checkin)
+    if answer.rating is None:
+        ctx.reply(ctx.prompts.checkin_text("ask_rating"))
+        return
+    checkin.rating = answer.rating
+    if checkin.reflection:
+        _finish(ctx, checkin)
+        return
+    ctx.set_flow("checkin", "reflection", {"checkin": checkin.id})
+    ctx.reply(
+        ctx.prompts.checkin_text("ask_reflection", rating=answer.rating, band=band(answer.rating))
+    )
+
+
+def community_of(session: Session, member: Member, checkin: CheckIn) -> Community | None:
+    if checkin.community_id:
+        return session.get(Community, checkin.community_id)
+    return session.exec(
+        select(Community)
+        .join(Membership, Membership.community_id == Community.id)  # type: ignore[arg-type]
+        .where(Membership.member_id == member.id)
+        .order_by(Community.id)  # type: ignore[arg-type]
+    ).first()
+
+
+def register(router: Router) -> None:
+    @router.command("checkin", usage="checkin [goal number]", summary="check in on a goal now")
+    async def checkin_now(ctx: Context, args: str) -> None:
+        goal = None
+        if args:
+            if not args.isdigit():
+                raise UsageError("Usage: `checkin` or `checkin <goal number>` (see `goal list`).")
+            goal = ctx.session.exec(
+                select(Goal).where(Goal.member_id == ctx.member.id, Goal.number == int(args))
+            ).first()
+            if goal is None:
+                raise UsageError(f"You have no goal {args}. `goal list` shows their numbers.")
+        checkin = open_checkin(
+            ctx.session,
+            member=ctx.member,
+            now=ctx.now,
+            goal=goal,
+            community_id=ctx.community.id if ctx.community else None,
+        )
+        text, card = question_card(
+            ctx.prompts, checkin, goal or ctx.session.get(Goal, checkin.goal_id or 0)
+        )
+        if ctx.conversation.is_dm:
+            ctx.reply(text, card)
+        else:
+            ctx.reply("I've sent you a check-in as a direct message — it stays private.")
+            ctx.dm(text, card)
+
+    @router.flow("checkin", waiting="your check-in")
+    async def checkin_step(ctx: Context, step: str, text: str, data: dict[str, Any]) -> None:
+        checkin = ctx.owned(CheckIn, data.get("checkin", ""))
+        if checkin is None or checkin.status != "open":
+            ctx.clear_flow()
+            ctx.reply("That check-in has closed. Type `checkin` to start a new one.")
+            return
+        take_answer(ctx, checkin, step, text)
+
+    @router.action("checkin_rate")
+    async def rate(ctx: Context) -> None:
+        event = ctx.event
+        assert isinstance(event, ActionEvent)
+        checkin_id, _, rating = event.value.partition(":")
+        checkin = _checkin_of(ctx, checkin_id)
+        if not rating.isdigit() or not 0 <= int(rating) <= 10:
+            raise UsageError("Ratings go from 0 to 10. Please press one of the buttons.")
+        if checkin.status != "open":
+            ctx.reply(
+                f"You already answered this check-in ({checkin.rating}/10). `checkin` starts a new one."
+            )
+            return
+        checkin.rating = int(rating)
+        reflection = (event.values.get("reflection") or "").strip()
+        if len(reflection) > MAX_REFLECTION:
+            raise UsageError(
+                f"That's {len(reflection):,} characters; please keep a check-in reflection under "
+                f"{MAX_REFLECTION:,}. Nothing was saved — try a shorter version."
+            )
+        if reflection:
+            checkin.reflection = reflection
+        ctx.session.add(checkin)
+        if checkin.reflection:
+            _finish(ctx, checkin)
+            return
+        ctx.set_flow("checkin", "reflection", {"checkin": checkin.id})
+        ctx.reply(
+            ctx.prompts.checkin_text(
+                "ask_reflection", rating=checkin.rating, band=band(checkin.rating)
+            )
+        )
+
+    @router.action("checkin_share")
+    async def share(ctx: Context) -> None:
+        event = ctx.event
+        assert isinstance(event, ActionEvent)
+        checkin = _checkin_of(ctx, event.value)
+        if checkin.rating is None:
+            raise UsageError("Finish the check-in first, then you can share it.")
+        community = community_of(ctx.session, ctx.member, checkin)
+        if community is None:
+            raise UsageError("You're not in a PLN community yet, so there's nowhere to share this.")
+        if checkin.shared:
+            ctx.reply("You already shared this check-in.")
+            return
+        checkin.shared = True
+        ctx.session.add(checkin)
+        goal = _goal_text(ctx, checkin)
+        text = (
+            f"{ctx.member.display_name or 'A member'} shared a check-in on “{goal[:200]}”: "
+            f"{checkin.rating}/10 ({band(checkin.rating)})."
+        )
+        if checkin.reflection:
+            text += f"\n> {checkin.reflection[:1500]}"
+        ctx.post(
+            text,
+            link=Link(kind="checkin", object_id=checkin.id or 0),  # so `forget` finds it
+            conversation=ConversationRef(
+                platform=ctx.user.platform,
+                workspace_id=ctx.user.workspace_id,
+                channel_id=community.channel_id,
+            ),
+        )
+        ctx.reply(f"Shared with {community.name}. Thank you for opening up your practice!")
+
+    @router.on("dm_text")
+    async def dm_text(ctx: Context) -> None:
+        ctx.reply(
+            "I didn't catch that. Type `help` to see what I can do, or `checkin` to reflect on a goal."
+        )

@@ -1,0 +1,306 @@
+"""Sharing evidence of practice: links, files and notes, posted as artifact cards.
+
+A share's notes are stored whole, however long. Its card shows the first `CARD_NOTES`
+characters (cut at a word boundary) and, when there is more, a *Read all* button that sends
+the person who presses it the whole text privately, in parts every platform shows whole.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from bot.core.context import Context, UsageError
+from bot.core.events import ActionEvent
+from bot.core.messages import Button, Card, Field, Input, Link
+from bot.core.port import FormCheck
+from bot.core.router import Router
+from bot.services.prompts import PromptLibrary
+from storage.models import Artifact, Endorsement, Member
+from storage.queries import add_membership, community_for_channel
+
+MAX_URL = 2000
+MAX_TITLE = 200
+FORM_NOTES = 3000  # a form's text box: Slack's plain_text_input holds at most 3,000
+CARD_NOTES = 2000  # what a card shows of the notes; the rest is one click away
+READ_PART = 3000  # one part of *Read all*: whole in a Slack section and a Teams text block
+SHARE_USAGE = "share <url> [title and notes]"
+_SPACE = re.compile(r"\s")
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` within `limit` characters: cut at the last space in its second half (else at
+    the limit) with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = max((m.start() for m in _SPACE.finditer(text, limit // 2, limit)), default=limit - 1)
+    return text[:cut].rstrip() + "…"
+
+
+def split_parts(text: str, size: int = READ_PART) -> list[str]:
+    """`text` in parts of at most `size` characters, split at a paragraph, a line or a
+    space in the second half of each part when there is one; nothing is dropped."""
+    parts: list[str] = []
+    rest = text.strip()
+    while len(rest) > size:
+        window = rest[:size]
+        cut = next(
+            (at for mark in ("\n\n", "\n", " ") if (at := window.rfind(mark, size // 2)) > 0),
+            size,
+        )
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        parts.append(rest)
+    return parts
+
+
+def validate_url(raw: str) -> str:
+    """An http(s) link with a real host, or UsageError saying what a link looks like."""
+    url = raw.strip().strip("<>")
+    parts = urlsplit(url) if len(url) <= MAX_URL and not re.search(r"\s", url) else None
+    host = parts.hostname if parts else None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not host
+        or ("." not in host and host != "localhost")
+        or host.startswith(".")
+        or host.endswith(".")
+    ):
+        shown = raw[:60] + ("…" if len(raw) > 60 else "")
+        raise UsageError(
+            f"“{shown}” doesn't look like a link. Usage: `{SHARE_USAGE}`, "
+            "for example `share https://example.org/lesson Exit tickets that worked`."
+        )
+    return url
+
+
+def split_title(notes: str, fallback: str) -> tuple[str, str]:
+    """First line (or sentence) is the title; the rest is the description."""
+    notes = notes.strip()
+    if not notes:
+        return fallback[:MAX_TITLE], ""
+    first, _, rest = notes.partition("\n")
+    if len(first) > MAX_TITLE:
+        cut = first.rfind(" ", 0, MAX_TITLE)
+        cut = cut if cut > 40 else MAX_TITLE
+        return first[:cut].rstrip() + "…", notes
+    return first, rest.strip()
+
+
+def detect_element(prompts: PromptLibrary, text: str) -> tuple[str | None, str]:
+    """Hashtags in the notes become tags; one naming an element sets the element."""
+    tags = [t.lower() for t in re.findall(r"#([\w-]{2,40})", text)]
+    element = None
+    for tag in tags:
+        found = prompts.element_for(tag)
+        if found is not None:
+            element = found.key
+            break
+    return element, ",".join(dict.fromkeys(tags))
+
+
+def endorsers_of(session: Session, artifact_id: int) -> list[tuple[Member, Endorsement]]:
+    return list(
+        session.exec(
+            select(Member, Endorsement)
+            .join(Endorsement, Endorsement.endorser_id == Member.id)  # type: ignore[arg-type]
+            .where(Endorsement.artifact_id == artifact_id)
+            .order_by(Endorsement.created_at, Endorsement.id)  # type: ignore[arg-type]
+        ).all()
+    )
+
+
+def artifact_card(
+    session: Session, prompts: PromptLibrary, artifact: Artifact, *, new: bool = False
+) -> tuple[str, Card]:
+    """The card for an artifact (`new`: just shared, so nobody has endorsed it yet)."""
+    assert artifact.id is not None
+    author = session.get(Member, artifact.author_id)
+    author_name = author.display_name if author and author.display_name else "a member"
+    endorsed = [] if new else endorsers_of(session, artifact.id)
+    names = ", ".join(m.display_name or "a peer" for m, _ in endorsed[:10])
+    if len(endorsed) > 10:
+        names += f" and {len(endorsed) - 10} more"
+    fields = [Field(label="Shared by", value=author_name)]
+    if artifact.element:
+        fields.append(Field(label="Element", value=prompts.element_name(artifact.element)))
+    count = len(endorsed)  # shown once, on the Endorse button; the field says who
+    if names:
+        fields.append(Field(label="Endorsed by", value=names))
+    link = artifact.url or artifact.file_ref or ""
+    body = shorten(artifact.description, CARD_NOTES)
+    text = f"{author_name} shared evidence: {artifact.title}" + (f" {link}" if link else "")
+    buttons = [
+        Button(
+            label=f"Endorse ({count})",
+            action_id="endorse",
+            value=str(artifact.id),
+            style="primary",
+        ),
+        Button(label="Endorse with a note", action_id="endorse_note_open", value=str(artifact.id)),
+    ]
+    if body != artifact.description:
+        buttons.append(Button(label="Read all", action_id="share_read", value=str(artifact.id)))
+    card = Card(
+        title=artifact.title,
+        body=(f"{link}\n{body}" if link else body).strip(),
+        fields=tuple(fields),
+        buttons=tuple(buttons),
+    )
+    return text, card
+
+
+def read_all(ctx: Context, artifact: Artifact) -> None:
+    """The whole of a share's notes, privately to the person who asked, in parts."""
+    parts = split_parts(artifact.description)
+    link = artifact.url or artifact.file_ref or ""
+    for number, part in enumerate(parts, 1):
+        of = f" ({number} of {len(parts)})" if len(parts) > 1 else ""
+        body = f"{link}\n{part}" if link and number == 1 else part
+        ctx.reply(
+            f"“{shorten(artifact.title, 100)}”, all of it{of}",
+            Card(title=f"{artifact.title}{of}", body=body),
+        )
+
+
+def share_form() -> Card:
+    return Card(
+        title="Share evidence of your practice",
+        body="A link to a lesson, student work, a photo or a resource — and what it shows.",
+        inputs=(
+            Input(
+                id="url", label="Link", placeholder="https://…", optional=False, max_length=MAX_URL
+            ),
+            Input(id="title", label="Title", optional=False, max_length=MAX_TITLE),
+            Input(
+                id="description",
+                label="What it shows",  # each platform marks a field optional its own way
+                kind="multiline",
+                max_length=FORM_NOTES,
+            ),
+        ),
+        submit=Button(label="Share", action_id="share_submit", style="primary"),
+    )
+
+
+_SHARED_BEFORE = select(Artifact).where(  # built once: it runs on every share
+    Artifact.community_id == sa.bindparam("community"),
+    Artifact.author_id == sa.bindparam("author"),
+    Artifact.url == sa.bindparam("url"),
+)
+
+
+def create_artifact(
+    ctx: Context, *, url: str | None, title: str, description: str, file_ref: str | None = None
+) -> None:
+    community = ctx.community
+    if community is None:
+        raise UsageError(
+            "Share evidence in a PLN community channel, so peers can see it. "
+            "(A coach turns a channel into a community with `setup`.)"
+        )
+    if url:
+        existing = ctx.session.exec(
+            _SHARED_BEFORE,
+            params={"community": community.id, "author": ctx.member.id, "url": url},
+        ).first()
+        if existing is not None:
+            ctx.reply(
+                f"You already shared this link here on {existing.created_at:%d %b %Y} "
+                f"(“{existing.title}”), so I didn't post it twice."
+            )
+            return
+    element, tags = detect_element(ctx.prompts, f"{title} {description}")
+    artifact = Artifact(
+        community_id=community.id,
+        author_id=ctx.member.id,
+        url=url,
+        file_ref=file_ref,
+        title=title,
+        description=description,
+        element=element,
+        tags=tags,
+        created_at=ctx.now,
+    )
+    ctx.session.add(artifact)
+    ctx.session.flush()
+    assert artifact.id is not None and community.id is not None and ctx.member.id is not None
+    add_membership(ctx.session, community_id=community.id, member_id=ctx.member.id, now=ctx.now)
+    text, card = artifact_card(ctx.session, ctx.prompts, artifact, new=True)
+    ctx.post(text, card, link=Link(kind="artifact", object_id=artifact.id), live=True)
+
+
+def register(router: Router) -> None:
+    @router.command(
+        "share", usage=SHARE_USAGE, summary="share evidence of your practice with this community"
+    )
+    async def share(ctx: Context, args: str) -> None:
+        if not args:
+            if ctx.community is None:
+                raise UsageError(f"Usage: `{SHARE_USAGE}` in a community channel.")
+            if not isinstance(ctx.platform, FormCheck) or ctx.platform.shows_forms(
+                ctx.conversation
+            ):
+                ctx.reply(f"Usage: `{SHARE_USAGE}` — or fill in this form.", share_form())
+                return
+            # No form can open from here (a Slack @mention): a button opens it.
+            text = f"Usage: `{SHARE_USAGE}` — or open the form."
+            ctx.reply(
+                text,
+                Card(
+                    body=text,
+                    buttons=(
+                        Button(
+                            label="Open the share form", action_id="share_open", style="primary"
+                        ),
+                    ),
+                ),
+            )
+            return
+        first, _, rest = args.partition(" ")
+        url = validate_url(first)
+        title, description = split_title(rest, fallback=url)
+        create_artifact(ctx, url=url, title=title, description=description)
+
+    @router.action("share_open")
+    async def share_open(ctx: Context) -> None:
+        if ctx.community is None:
+            raise UsageError(f"Usage: `{SHARE_USAGE}` in a community channel.")
+        ctx.reply("Here is the share form.", share_form())
+
+    @router.action("share_read")
+    async def share_read(ctx: Context) -> None:
+        event = ctx.event
+        assert isinstance(event, ActionEvent)
+        artifact = ctx.owned(Artifact, event.value)
+        if artifact is None:
+            raise UsageError("That share isn't here any more, so there is nothing to read.")
+        read_all(ctx, artifact)
+
+    @router.action("share_submit")
+    async def share_submit(ctx: Context) -> None:
+        event = ctx.event
+        assert isinstance(event, ActionEvent)
+        values = event.values
+        file_ref = (values.get("file_ref") or "").strip() or None
+        raw_url = (values.get("url") or "").strip()
+        if not raw_url and not file_ref:
+            raise UsageError("Please add a link to your evidence, then share again.")
+        url = validate_url(raw_url) if raw_url else None
+        title = (values.get("title") or "").strip()[:MAX_TITLE] or (url or file_ref or "Evidence")
+        if ctx.community is None and event.value:
+            ctx.community = community_for_channel(
+                ctx.session, workspace_id=ctx.workspace.id or 0, channel_id=event.value
+            )
+        create_artifact(
+            ctx,
+            url=url,
+            title=title,
+            description=(values.get("description") or "").strip(),
+            file_ref=file_ref,
+        )
