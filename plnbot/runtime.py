@@ -13,7 +13,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -29,6 +29,11 @@ from bot.delivery.sender import OutboxSender
 from storage.db import Database, DatabaseError, DatabaseReadOnly
 from storage.inbox import unfinished_work
 from storage.models import KeyValue
+
+if TYPE_CHECKING:  # the adapters import this module for its Runtime type; no cycle at run time
+    from adapters.slack.app import SlackBridge
+    from adapters.teams.setup import TeamsEndpoint
+    from adapters.web.playground import Playground
 
 log = logging.getLogger("plnbot")
 
@@ -117,7 +122,27 @@ class Runtime:
     inbox_work: dict[str, Work] = field(default_factory=dict)
     intake: Intake | None = None
     inbox: InboxWorkers | None = None
+    # What each adapter wired, when it is configured (set through `attach`).
+    slack: SlackBridge | None = None
+    teams: TeamsEndpoint | None = None
+    web_playground: Playground | None = None
     _sender: OutboxSender | None = None
+
+    def attach(
+        self,
+        *,
+        slack: SlackBridge | None = None,
+        teams: TeamsEndpoint | None = None,
+        web_playground: Playground | None = None,
+    ) -> None:
+        """Where an adapter's setup leaves what it wired (adapters/*/setup.py), for the
+        runtime, Socket Mode and the tests to find."""
+        if slack is not None:
+            self.slack = slack
+        if teams is not None:
+            self.teams = teams
+        if web_playground is not None:
+            self.web_playground = web_playground
 
     @property
     def public_url(self) -> str:
@@ -218,7 +243,7 @@ def configured_platforms(runtime: Runtime) -> list[str]:
         mode = "Socket Mode" if settings.slack_app_token else "HTTP"
         install = "OAuth multi-workspace" if settings.slack_oauth_enabled else "single workspace"
         found.append(f"Slack ({mode}, {install})")
-    if getattr(runtime, "teams", None) is not None:
+    if runtime.teams is not None:
         found.append(
             "Microsoft Teams"
             if settings.microsoft_app_id
@@ -242,7 +267,7 @@ def make_web_app(runtime: Runtime, *, scheduler: bool = True) -> web.Application
     app.router.add_get("/healthz", healthz)
     for add_routes in runtime.web_handlers:
         add_routes(app)
-    if getattr(runtime, "teams", None) is None:
+    if runtime.teams is None:
         app.router.add_post("/api/messages", teams_not_configured)
 
     async def start_background(app: web.Application) -> None:

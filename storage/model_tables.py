@@ -13,7 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from storage.models import UTCDateTime, utcnow
+from storage.columns import UTCDateTime, utcnow
 
 
 class ModelUsage(SQLModel, table=True):

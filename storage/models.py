@@ -7,43 +7,19 @@ outbox row per idempotency key, one digest per (community, ISO week), one member
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stores naive UTC; returns aware UTC, identically on SQLite and PostgreSQL."""
-
-    impl = sa.DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _ts(nullable: bool = False, index: bool = False) -> Any:
-    if nullable:
-        return Field(default=None, sa_type=UTCDateTime, nullable=True, index=index)
-    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=index)
-
-
-def _text() -> Any:
-    return Field(default="", sa_type=sa.Text)
+# Importing this module registers every table of the schema (Alembic, create_all).
+import storage.model_tables  # the optional model's usage and cache
+import storage.slack_tables  # Slack OAuth tables live in our schema too
+import storage.standard_tables  # the living standard per element and tag
+import storage.teams_tables  # noqa: F401  (where the bot can reach people in Teams)
+from storage.columns import UTCDateTime as UTCDateTime  # the migrations name it here
+from storage.columns import text_column, timestamp
 
 
 class Workspace(SQLModel, table=True):
@@ -55,7 +31,7 @@ class Workspace(SQLModel, table=True):
     external_id: str = Field(max_length=64)
     name: str = Field(default="", max_length=200)
     installed_by: str | None = Field(default=None, max_length=64)
-    created_at: datetime = _ts()
+    created_at: datetime = timestamp()
 
 
 class Member(SQLModel, table=True):
@@ -68,10 +44,10 @@ class Member(SQLModel, table=True):
     display_name: str = Field(default="", max_length=200)
     role: str | None = Field(default=None, max_length=32)
     school: str | None = Field(default=None, max_length=200)
-    strengths: str = _text()
-    needs: str = _text()
-    interests: str = _text()
-    constraints: str = _text()
+    strengths: str = text_column()
+    needs: str = text_column()
+    interests: str = text_column()
+    constraints: str = text_column()
     timezone: str | None = Field(default=None, max_length=64)
     cadence: str = Field(default="weekly", max_length=16)
     checkin_weekday: int = Field(default=2)  # Monday = 0
@@ -80,7 +56,7 @@ class Member(SQLModel, table=True):
     paused_until: date | None = None
     is_coach: bool = False
     onboarded: bool = False
-    created_at: datetime = _ts()
+    created_at: datetime = timestamp()
 
 
 class Community(SQLModel, table=True):
@@ -94,7 +70,7 @@ class Community(SQLModel, table=True):
     timezone: str = Field(default="UTC", max_length=64)
     digest_size: int = 5
     created_by: int | None = Field(default=None, foreign_key="member.id", ondelete="SET NULL")
-    created_at: datetime = _ts()
+    created_at: datetime = timestamp()
 
 
 class Membership(SQLModel, table=True):
@@ -104,7 +80,7 @@ class Membership(SQLModel, table=True):
     member_id: int = Field(
         foreign_key="member.id", primary_key=True, index=True, ondelete="CASCADE"
     )
-    joined_at: datetime = _ts()
+    joined_at: datetime = timestamp()
 
 
 class Schedule(SQLModel, table=True):
@@ -139,8 +115,8 @@ class Goal(SQLModel, table=True):
     element: str | None = Field(default=None, max_length=40)
     target_date: date | None = None
     status: str = Field(default="active", max_length=16)  # active | done
-    created_at: datetime = _ts()
-    done_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = timestamp()
+    done_at: datetime | None = timestamp(nullable=True)
 
 
 class CheckIn(SQLModel, table=True):
@@ -156,11 +132,11 @@ class CheckIn(SQLModel, table=True):
     key: str | None = Field(default=None, max_length=120, unique=True)
     status: str = Field(default="open", max_length=16)  # open | answered | expired
     rating: int | None = None
-    reflection: str = _text()
+    reflection: str = text_column()
     shared: bool = False
-    created_at: datetime = _ts()
-    answered_at: datetime | None = _ts(nullable=True)
-    nudged_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = timestamp()
+    answered_at: datetime | None = timestamp(nullable=True)
+    nudged_at: datetime | None = timestamp(nullable=True)
 
 
 class ReflectionPrompt(SQLModel, table=True):
@@ -171,7 +147,7 @@ class ReflectionPrompt(SQLModel, table=True):
     prompt_key: str = Field(max_length=40)
     element: str | None = Field(default=None, max_length=40)
     text: str = Field(sa_type=sa.Text)
-    posted_at: datetime = _ts()
+    posted_at: datetime = timestamp()
 
 
 class Reflection(SQLModel, table=True):
@@ -187,7 +163,7 @@ class Reflection(SQLModel, table=True):
     )
     text: str = Field(sa_type=sa.Text)
     is_private: bool = True
-    created_at: datetime = _ts()
+    created_at: datetime = timestamp()
 
 
 class Artifact(SQLModel, table=True):
@@ -204,10 +180,10 @@ class Artifact(SQLModel, table=True):
     url: str | None = Field(default=None, max_length=2000)
     file_ref: str | None = Field(default=None, max_length=500)
     title: str = Field(max_length=300)
-    description: str = _text()
+    description: str = text_column()
     element: str | None = Field(default=None, max_length=40)
     tags: str = Field(default="", max_length=500)
-    created_at: datetime = _ts()
+    created_at: datetime = timestamp()
 
 
 class Endorsement(SQLModel, table=True):
@@ -225,8 +201,8 @@ class Endorsement(SQLModel, table=True):
     # A copy of the artifact's author, filled in on insert (below). No foreign key of its own:
     # the row goes with its artifact.
     author_id: int | None = Field(default=None)
-    note: str = _text()
-    created_at: datetime = _ts()
+    note: str = text_column()
+    created_at: datetime = timestamp()
 
 
 @sa.event.listens_for(Endorsement, "before_insert")
@@ -245,11 +221,11 @@ class Digest(SQLModel, table=True):
     community_id: int = Field(foreign_key="community.id", ondelete="CASCADE")
     iso_week: str = Field(max_length=8)
     artifact_ids: str = Field(default="", max_length=2000)  # ranked, comma-separated
-    rendered: str = _text()
+    rendered: str = text_column()
     message_channel: str | None = Field(default=None, max_length=64)
     message_ts: str | None = Field(default=None, max_length=64)
-    created_at: datetime = _ts()
-    posted_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = timestamp()
+    posted_at: datetime | None = timestamp(nullable=True)
 
 
 class PostedMessage(SQLModel, table=True):
@@ -290,14 +266,14 @@ class OutboxMessage(SQLModel, table=True):
     payload: str | None = Field(default=None, sa_type=sa.Text)
     status: str = Field(default="pending", max_length=16)  # pending|claimed|sent|failed|skipped
     attempts: int = 0
-    not_before: datetime = _ts()
-    expires_at: datetime | None = _ts(nullable=True)
+    not_before: datetime = timestamp()
+    expires_at: datetime | None = timestamp(nullable=True)
     claimed_by: str | None = Field(default=None, max_length=64)
-    claimed_at: datetime | None = _ts(nullable=True)
-    sent_at: datetime | None = _ts(nullable=True)
+    claimed_at: datetime | None = timestamp(nullable=True)
+    sent_at: datetime | None = timestamp(nullable=True)
     platform_message_id: str | None = Field(default=None, max_length=64)
-    error: str = _text()
-    created_at: datetime = _ts()
+    error: str = text_column()
+    created_at: datetime = timestamp()
 
 
 class FlowState(SQLModel, table=True):
@@ -308,7 +284,7 @@ class FlowState(SQLModel, table=True):
     flow: str = Field(max_length=32)
     step: str = Field(max_length=32)
     data: str = Field(default="{}", sa_type=sa.Text)
-    updated_at: datetime = _ts()
+    updated_at: datetime = timestamp()
 
 
 class InboxEvent(SQLModel, table=True):
@@ -334,17 +310,17 @@ class InboxEvent(SQLModel, table=True):
     status: str = Field(default="pending", max_length=16)  # pending|claimed|done|failed
     attempts: int = 0
     claimed_by: str | None = Field(default=None, max_length=64)
-    claimed_at: datetime | None = _ts(nullable=True)
-    received_at: datetime = _ts()
-    handled_at: datetime | None = _ts(nullable=True, index=True)
-    error: str = _text()
+    claimed_at: datetime | None = timestamp(nullable=True)
+    received_at: datetime = timestamp()
+    handled_at: datetime | None = timestamp(nullable=True, index=True)
+    error: str = text_column()
 
 
 class InboundReceipt(SQLModel, table=True):
     """Keys of inbound events already handled: a retry or replay finds its key and stops."""
 
     key: str = Field(primary_key=True, max_length=200)
-    received_at: datetime = _ts(index=True)
+    received_at: datetime = timestamp(index=True)
 
 
 class KeyValue(SQLModel, table=True):
@@ -352,9 +328,3 @@ class KeyValue(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(sa_type=sa.Text)
-
-
-import storage.model_tables  # noqa: E402  (the optional model's usage and cache)
-import storage.slack_tables  # noqa: E402  (Slack OAuth tables live in our schema too)
-import storage.standard_tables  # noqa: E402  (the living standard per element and tag)
-import storage.teams_tables  # noqa: E402, F401  (where the bot can reach people in Teams)

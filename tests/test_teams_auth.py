@@ -75,7 +75,7 @@ class Secured:
 async def _secured(db: Database, identity: TeamsIdentity, fake: FakeConnector) -> Any:
     settings = Settings(DATABASE_URL=db.url)  # type: ignore[call-arg]
     runtime = build_runtime(settings, clock=RealClock(), host="10.20.30.40")  # Teams off here
-    assert not hasattr(runtime, "teams")
+    assert runtime.teams is None
     endpoint = attach_teams(runtime, identity=identity)
     assert endpoint is not None and not endpoint.anonymous
     server = TestServer(make_web_app(runtime, scheduler=False), host="127.0.0.1")
@@ -211,7 +211,7 @@ async def test_without_an_app_id_teams_is_anonymous_only_when_allowed(
     caplog.set_level(logging.INFO)
     for host in ("127.0.0.1", "0.0.0.0"):  # loopback implies nothing (a proxy makes all local)
         off = build_runtime(_settings(db), host=host)
-        assert not hasattr(off, "teams") and "teams" not in off.platforms
+        assert off.teams is None and "teams" not in off.platforms
         assert await _status(off) == 404
     assert not any("Teams" in r.message for r in caplog.records if r.levelno >= logging.WARNING)
 

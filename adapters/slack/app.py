@@ -298,15 +298,21 @@ class SlackBridge:
             log.exception("opening the share modal failed, and so did telling %s", person.user_id)
 
 
-def oauth_settings(settings: Settings, engine: Engine) -> AsyncOAuthSettings:
-    """Bolt's OAuth flow with installations and state kept in our own database."""
+def oauth_settings(
+    settings: Settings,
+    engine: Engine,
+    *,
+    on_change: Callable[[str, str | None], None] | None = None,
+) -> AsyncOAuthSettings:
+    """Bolt's OAuth flow with installations and state kept in our own database;
+    `on_change(team_id, installer)` is told of every install and uninstall."""
     assert settings.slack_client_id is not None
     return AsyncOAuthSettings(
         client_id=settings.slack_client_id,
         client_secret=settings.slack_client_secret,
         scopes=BOT_SCOPES,
         installation_store=InstallationStore(
-            settings.slack_client_id, engine, token_key=settings.token_key
+            settings.slack_client_id, engine, on_change, token_key=settings.token_key
         ),
         state_store=StateStore(engine),
         install_path="/slack/install",

@@ -31,18 +31,10 @@ log = logging.getLogger(__name__)
 
 def attach_slack(runtime: Runtime) -> SlackBridge:
     settings = runtime.settings
-    store = None
-    if settings.slack_oauth_enabled:
-        oauth = oauth_settings(settings, runtime.db.engine)
-        store = oauth.installation_store
-    platform = SlackPlatform(
-        base_url=settings.slack_api_url,
-        token=settings.slack_bot_token,
-        find_token=store.bot_token if store is not None else None,  # type: ignore[attr-defined]
-        rate=settings.slack_rate,
-    )
 
     def installation_changed(team_id: str, installer: str | None) -> None:
+        """Told by the installation store (made below, with this) of installs and
+        uninstalls: `platform` exists by the time any request arrives."""
         platform.forget_workspace(team_id)
         if installer and team_id:
             with runtime.db.session() as session:
@@ -52,14 +44,23 @@ def attach_slack(runtime: Runtime) -> SlackBridge:
                 workspace.installed_by = installer
                 session.add(workspace)
 
-    if store is not None:
-        store._on_change = installation_changed  # type: ignore[attr-defined]
+    oauth = None
+    store = None
+    if settings.slack_oauth_enabled:
+        oauth = oauth_settings(settings, runtime.db.engine, on_change=installation_changed)
+        store = oauth.installation_store
+    platform = SlackPlatform(
+        base_url=settings.slack_api_url,
+        token=settings.slack_bot_token,
+        find_token=store.bot_token if store is not None else None,  # type: ignore[attr-defined]
+        rate=settings.slack_rate,
+    )
     bridge = SlackBridge(
         bot=runtime.bot,
         settings=settings,
         platform=platform,
         intake=runtime.accept,
-        oauth=oauth if settings.slack_oauth_enabled else None,
+        oauth=oauth,
     )
     runtime.platforms[PLATFORM] = platform
     runtime.inbox_work[PLATFORM] = bridge.work
@@ -126,7 +127,7 @@ def attach_slack(runtime: Runtime) -> SlackBridge:
         app.on_cleanup.append(close)
 
     runtime.web_handlers.append(add_routes)
-    runtime.slack = bridge  # type: ignore[attr-defined]
+    runtime.attach(slack=bridge)
     return bridge
 
 
@@ -148,7 +149,9 @@ def attach_socket_mode(runtime: Runtime, app: web.Application) -> None:
     """Receive Slack requests over Socket Mode (SLACK_APP_TOKEN) instead of HTTP."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-    bridge: SlackBridge = runtime.slack  # type: ignore[attr-defined]
+    bridge = runtime.slack
+    if bridge is None:
+        raise RuntimeError("Socket Mode needs Slack attached first (attach_slack)")
     handler = AsyncSocketModeHandler(bridge.app, runtime.settings.slack_app_token)
 
     async def connect(app: web.Application) -> None:

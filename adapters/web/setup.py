@@ -45,7 +45,7 @@ def attach_web(runtime: Runtime) -> None:
         runtime.platforms[PLATFORM] = platform
         playground = Playground(runtime, platform)
         handlers.append(playground.add_routes)
-        runtime.web_playground = playground  # type: ignore[attr-defined]
+        runtime.attach(web_playground=playground)
 
     def add_routes(app: web.Application) -> None:
         for add in handlers:

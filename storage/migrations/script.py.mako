@@ -11,6 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
+import storage.columns  # autogenerate names storage.columns.UTCDateTime
 import storage.models
 ${imports if imports else ""}
 
