@@ -554,6 +554,11 @@ async def fuzz(
         await rig.settle()
         print(f"\nfuzz statuses ({request.param}): {dict(sorted(rig.statuses.items()))}")
     await server.close()
+    # Generated requests may repeat a trigger id in another channel (real Slack never does):
+    # the fake rightly refuses the second views.open; that is the fuzz, not the bot.
+    slack_fake.rejected = [
+        r for r in slack_fake.rejected if not str(r).endswith("exchanged_trigger_id")
+    ]
     await slack_fake.stop()
     await teams_fake.stop()
     runtime.db.dispose()
