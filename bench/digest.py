@@ -8,7 +8,7 @@ years (100,000 artifacts) — while the week ranked stays alike, so the time sho
 For each size it prints the median (and the range) over --repeat runs of:
   rank      rank_artifacts(): the week's scored, one-per-contributor, spotlighted top 5
   digest    rank + render_digest(): the whole message (standards, participation line)
-  endorse   the standard check one endorsement triggers (bot/standards.reconsider)
+  endorse   the standard check one endorsement triggers (bot/scoring/standards.py: reconsider)
 and the query plans of the ranking queries with --explain.
 
 Data is written with SQLAlchemy Core bulk inserts. SQLite runs in a temporary file;
@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.features.digests import rank_artifacts, render_digest  # noqa: E402
 from bot.scoring.ranking import week_window  # noqa: E402
+from bot.scoring.small_groups import DEFAULT_MIN_GROUP  # noqa: E402
 from bot.scoring.standards import reconsider  # noqa: E402
 from bot.services.prompts import PromptLibrary  # noqa: E402
 from storage.db import Database  # noqa: E402
@@ -234,7 +235,7 @@ def measure(
             community = session.get(Community, community_id)
             assert community is not None
             ranked = rank_artifacts(session, community, WEEK)
-            render_digest(session, prompts, community, WEEK, ranked)
+            render_digest(session, prompts, community, WEEK, ranked, min_group=DEFAULT_MIN_GROUP)
 
     def endorse() -> None:
         with db.session() as session:
