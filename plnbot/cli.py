@@ -10,8 +10,9 @@ import contextlib
 import json
 import logging
 import sys
+from collections.abc import Awaitable, Callable, Hashable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -280,7 +281,14 @@ def digest(
         prompts, llm = runtime.bot.prompts, runtime.bot.llm
         intro = None
         if llm.enabled:
-            intro = asyncio.run(prepare_intro(session, prompts, llm, target, chosen, ranked))
+
+            async def commit_then_ask(key: Hashable, ask: Callable[[], Awaitable[Any]]) -> Any:
+                session.commit()  # nothing stays locked while the model answers
+                return await ask()
+
+            intro = asyncio.run(
+                prepare_intro(session, prompts, llm, target, chosen, ranked, asker=commit_then_ask)
+            )
         text, _card = render_digest(
             session,
             prompts,

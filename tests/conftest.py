@@ -16,11 +16,10 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 from bot.config import Settings
-from bot.core.clock import FrozenClock
 from bot.core.dispatch import Bot
 from bot.delivery.sender import OutboxSender
 from storage.db import Database
-from tests.doubles import RecordingPlatform
+from tests.doubles import FrozenClock, RecordingPlatform
 from tests.story import Story
 
 pytest_plugins = ["tests.slack_rig"]  # the `slack` fixture: Slack over real HTTP

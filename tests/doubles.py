@@ -1,10 +1,12 @@
-"""An in-memory platform at the adapter port: records what the bot sends, like errbot's
-test backend. Tests read `sent` (or `pop()`) to check the dialogue."""
+"""Test doubles for the core's ports. `RecordingPlatform`, an in-memory platform at the
+adapter port, records what the bot sends, like errbot's test backend: tests read `sent` (or
+`pop()`) to check the dialogue. `FrozenClock` moves only when told to."""
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from bot.core.events import ConversationRef, MessageRef, UserRef
 from bot.core.messages import Message, Visibility
@@ -82,3 +84,21 @@ class RecordingPlatform:
 
     def in_channel(self, channel_id: str) -> list[Sent]:
         return [s for s in self.sent if s.conversation.channel_id == channel_id and not s.ephemeral]
+
+
+class FrozenClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("FrozenClock needs an aware datetime")
+        self._now = start.astimezone(UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta) -> None:
+        self._now += delta
+
+    def set(self, moment: datetime) -> None:
+        self._now = moment.astimezone(UTC)

@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestServer
 from sqlmodel import select
 
 from bot.config import Settings
-from bot.core.clock import FrozenClock
 from plnbot.runtime import Runtime, build_runtime, make_web_app
 from storage.db import Database
+from tests.doubles import FrozenClock
 from tests.slack_fakes import (
     FakeSlackAPI,
     event_body,

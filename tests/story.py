@@ -6,7 +6,6 @@ import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bot.core.clock import FrozenClock
 from bot.core.dispatch import Bot
 from bot.core.events import (
     ActionEvent,
@@ -19,7 +18,7 @@ from bot.core.events import (
     UserRef,
 )
 from bot.delivery.sender import OutboxSender
-from tests.doubles import RecordingPlatform, Sent
+from tests.doubles import FrozenClock, RecordingPlatform, Sent
 
 CHANNEL = "C_PLN"
 

@@ -27,12 +27,12 @@ import pytest_asyncio
 from sqlmodel import select
 
 from adapters.web.charts import bands_chart, checkins_chart, participation_chart, rating_chart
-from bot.core.clock import FrozenClock
 from bot.scoring.bands import summarise
 from bot.scoring.progress import RatingPoint, WeekStats
 from bot.scoring.small_groups import count_of
 from storage.db import Database
 from storage.models import Community, Member
+from tests.doubles import FrozenClock
 from tests.web_rig import (
     ANA,
     CASEY,

@@ -14,7 +14,6 @@ from datetime import timedelta
 import pytest
 
 from bot.config import Settings
-from bot.core.clock import FrozenClock
 from bot.core.dispatch import Bot
 from bot.delivery.sender import OutboxSender
 from bot.services.llm import ModelClient, Scrubber
@@ -22,7 +21,7 @@ from bot.services.prompts import PromptLibrary
 from storage.db import Database
 from storage.model_tables import ModelCache, ModelUsage
 from storage.models import Member, ReflectionPrompt
-from tests.doubles import RecordingPlatform, Sent
+from tests.doubles import FrozenClock, RecordingPlatform, Sent
 from tests.llm_fake import FakeModel
 from tests.steps import artifact_id, only, rows, setup_community, share, text_of
 from tests.story import CHANNEL, Story

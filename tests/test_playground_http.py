@@ -14,10 +14,10 @@ from aiohttp.test_utils import TestServer, unused_port
 from sqlmodel import select
 
 from bot.config import Settings
-from bot.core.clock import FrozenClock
 from plnbot.runtime import build_runtime, make_web_app
 from storage.db import Database
 from storage.models import Digest, Endorsement, Member
+from tests.doubles import FrozenClock
 from tests.web_rig import ANA, BEN, CARA, CASEY, WebRig, web_fixture  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,10 +6,10 @@ from __future__ import annotations
 import dataclasses
 
 from bot.config import Settings
-from bot.core.clock import FrozenClock
 from bot.core.dispatch import Bot
 from storage.db import Database
 from storage.models import FlowState, Member
+from tests.doubles import FrozenClock
 from tests.steps import only, rows, setup_community, text_of
 from tests.story import Story
 

@@ -13,9 +13,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from bot.config import Settings
-from bot.core.clock import FrozenClock
 from plnbot.runtime import build_runtime, make_web_app
 from storage.db import Database
+from tests.doubles import FrozenClock
 from tests.llm_fake import FakeModel
 from tests.slack_fakes import FakeSlackAPI, block_actions_payload
 from tests.slack_rig import SECRET, SlackRig, _RealTimeClock

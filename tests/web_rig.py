@@ -18,10 +18,10 @@ from aiohttp.test_utils import TestServer
 from sqlmodel import select
 
 from bot.config import Settings
-from bot.core.clock import FrozenClock
 from plnbot.runtime import Runtime, build_runtime, make_web_app
 from storage.db import Database
 from storage.models import Member
+from tests.doubles import FrozenClock
 
 SECRET = "test-dashboard-secret"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

@@ -1,4 +1,5 @@
-"""Time is injected so tests can travel through weeks, timezones and DST changes."""
+"""Time is injected so tests can travel through weeks, timezones and DST changes (their clock
+is `FrozenClock`, in tests/doubles.py)."""
 
 from __future__ import annotations
 
@@ -15,24 +16,6 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
-
-
-class FrozenClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, start: datetime) -> None:
-        if start.tzinfo is None:
-            raise ValueError("FrozenClock needs an aware datetime")
-        self._now = start.astimezone(UTC)
-
-    def now(self) -> datetime:
-        return self._now
-
-    def advance(self, delta: timedelta) -> None:
-        self._now += delta
-
-    def set(self, moment: datetime) -> None:
-        self._now = moment.astimezone(UTC)
 
 
 def iso_week(day: date) -> str:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -311,7 +312,22 @@ async def prepare_row(db: Database, prompts: PromptLibrary, llm: ModelClient, ro
             if digest is None or community is None:
                 return
             ranked = rank_artifacts(session, community, digest.iso_week)
-            await prepare_intro(session, prompts, llm, community, digest.iso_week, ranked)
+
+            async def commit_then_ask(key: Hashable, ask: Callable[[], Awaitable[Any]]) -> Any:
+                # This unit's reads are done: commit them, so the database holds no lock while
+                # the model answers; what is recorded after goes in the session's next one.
+                session.commit()
+                return await ask()
+
+            await prepare_intro(
+                session,
+                prompts,
+                llm,
+                community,
+                digest.iso_week,
+                ranked,
+                asker=commit_then_ask,
+            )
     except Exception:
         log.exception("preparing outbox row %s failed; sending it without", row_id)
 

@@ -219,10 +219,12 @@ async def prepare_intro(
     community: Community,
     week: str,
     ranked: list[Ranked],
-    asker: Asker | None = None,
+    *,
+    asker: Asker,
 ) -> str | None:
     """Ask the model for the week's introduction (cached per community, week and notes);
-    None when the model is off or failing — the template is used then."""
+    None when the model is off or failing — the template is used then. `asker`: how the
+    model is asked with the caller's transaction ended (bot/services/llm.py: `Asker`)."""
     if not llm.enabled or not ranked or community.id is None:
         return None
     items = intro_items(session, prompts, community, ranked)

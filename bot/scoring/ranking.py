@@ -92,8 +92,35 @@ class Scored:
         return len(self.votes)
 
 
+Circle = tuple[str, str]  # (school, role) as compared: stripped and casefolded
+
+
+def circle(school: str | None, role: str | None) -> Circle:
+    """A person's school and role as the formula compares them; unknown is ""."""
+    return _circle(school), _circle(role)
+
+
 def _circle(value: str | None) -> str:
     return (value or "").strip().casefold()
+
+
+def undamped_weight(*, endorser: Circle, author: Circle, note_chars: int) -> float:
+    """An endorsement's weight before ring damping: 1, plus OTHER_SCHOOL and OTHER_ROLE when
+    both named one and they differ, plus NOTE for a real note."""
+    weight = 1.0
+    if endorser[0] and author[0] and endorser[0] != author[0]:
+        weight += OTHER_SCHOOL
+    if endorser[1] and author[1] and endorser[1] != author[1]:
+        weight += OTHER_ROLE
+    if note_chars >= NOTE_MIN_CHARS:
+        weight += NOTE
+    return weight
+
+
+def ring_factor(ring: float) -> float:
+    """What ring damping leaves of a weight: 1 for no ring, 1 - RING_DAMPING for a pair who
+    only endorse each other."""
+    return 1.0 - RING_DAMPING * min(max(ring, 0.0), 1.0)
 
 
 def endorsement_weight(
@@ -105,17 +132,15 @@ def endorsement_weight(
     note_chars: int,
     ring: float,
 ) -> float:
-    """The weight of one endorsement (see the module docstring)."""
-    weight = 1.0
-    a, b = _circle(endorser_school), _circle(author_school)
-    if a and b and a != b:
-        weight += OTHER_SCHOOL
-    a, b = _circle(endorser_role), _circle(author_role)
-    if a and b and a != b:
-        weight += OTHER_ROLE
-    if note_chars >= NOTE_MIN_CHARS:
-        weight += NOTE
-    return weight * (1.0 - RING_DAMPING * min(max(ring, 0.0), 1.0))
+    """The weight of one endorsement (see the module docstring): the digest computes it in
+    two steps, `undamped_weight` for every endorsement, `ring_factor` for the shares that
+    can still reach it."""
+    weight = undamped_weight(
+        endorser=circle(endorser_school, endorser_role),
+        author=circle(author_school, author_role),
+        note_chars=note_chars,
+    )
+    return weight * ring_factor(ring)
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
@@ -286,16 +311,16 @@ class Board:
         if not votes:
             return {}
         endorsed = {row[0] for row in votes}
-        circles: dict[tuple[str | None, str | None], tuple[str, str]] = {}
+        circles: dict[tuple[str | None, str | None], Circle] = {}
 
-        def circle(school: str | None, role: str | None) -> tuple[str, str]:
+        def circle_of(school: str | None, role: str | None) -> Circle:
             found = circles.get((school, role))
             if found is None:
-                found = circles[(school, role)] = (_circle(school), _circle(role))
+                found = circles[(school, role)] = circle(school, role)
             return found
 
         shares: dict[int, _Share] = {}
-        authors: dict[int, tuple[str, str]] = {}
+        authors: dict[int, Circle] = {}
         for artifact_id, author_id, created_at, school, role in connection.execute(
             sa.select(
                 Artifact.id, Artifact.author_id, Artifact.created_at, Member.school, Member.role
@@ -305,23 +330,20 @@ class Board:
         ):
             if artifact_id in endorsed:
                 shares[artifact_id] = _Share(artifact_id, author_id, created_at, [])
-                authors[author_id] = circle(school, role)
-        # The formula of `endorsement_weight` without damping, inlined: this loop runs once
-        # per endorsement of the week.
+                authors[author_id] = circle_of(school, role)
+        # Each endorsement's weight before damping (`endorsement_weight`, first step); the
+        # circles are read once per distinct school and role: this loop runs once per
+        # endorsement of the week.
         for artifact_id, endorser, endorsement, chars, school, role in votes:
             share = shares.get(artifact_id)
             if share is None:
                 continue  # removed between the two reads (`forget`)
-            author_school, author_role = authors.get(share.author_id, ("", ""))
-            endorser_school, endorser_role = circle(school, role)
-            weight = 1.0
-            if endorser_school and author_school and endorser_school != author_school:
-                weight += OTHER_SCHOOL
-            if endorser_role and author_role and endorser_role != author_role:
-                weight += OTHER_ROLE
             chars = chars or 0
-            if chars >= NOTE_MIN_CHARS:
-                weight += NOTE
+            weight = undamped_weight(
+                endorser=circle_of(school, role),
+                author=authors.get(share.author_id, ("", "")),
+                note_chars=chars,
+            )
             share.votes.append((endorser, endorsement, weight, chars))
             share.bound += weight
         return shares
@@ -340,8 +362,8 @@ class Board:
         for share in todo:
             votes = []
             for endorser, endorsement, weight, chars in share.votes:
-                ring = stats.ring(endorser, share.author_id)
-                damped = weight * (1.0 - RING_DAMPING * ring)
+                # `endorsement_weight`, second step.
+                damped = weight * ring_factor(stats.ring(endorser, share.author_id))
                 votes.append(Vote(endorser, endorsement, damped, chars > 0))
             votes.sort(key=lambda v: v.endorsement_id)
             self.exact[share.artifact_id] = Scored(

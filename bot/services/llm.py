@@ -219,8 +219,10 @@ def cached_intro(
     )
 
 
-# How a handler gets an answer from the network: `Context.ask` (the unit of work is rolled
-# back, the model asked with nothing open, and the unit run again with the answer).
+# How the model gets asked with no transaction open, the caller's choice since the caller
+# owns the transaction: in a handler `Context.ask` (the unit of work is rolled back, the
+# model asked with nothing open, and the unit run again with the answer); elsewhere one that
+# commits the caller's session first (the outbox's `prepare_row`, the `digest` command).
 Asker = Callable[[Hashable, Callable[[], Awaitable[Any]]], Awaitable[Any]]
 
 
@@ -323,14 +325,14 @@ class ModelClient:
         system: str,
         user: str,
         community_id: int | None,
-        asker: Asker | None = None,
+        asker: Asker,
     ) -> tuple[str, bool] | None:
         """(answer, came from the cache), or None when the model is over budget or failed.
 
         Nothing may stay locked while we wait (SQLite has one writer: a transaction held open
-        across a model call would stall every other event). Inside a handler `asker` is
-        `Context.ask`; elsewhere (the outbox preparing a digest) `session` is committed first
-        and the rest continues in a fresh transaction."""
+        across a model call would stall every other event), and this never commits: the
+        model is asked through `asker`, which ends the caller's transaction its own way
+        (`Asker`), and what is written after continues in the caller's next one."""
         cached = cached_answer(
             session, purpose=purpose, owner=owner, week=week, input_hash=input_hash
         )
@@ -343,12 +345,8 @@ class ModelClient:
         ):
             log.info("model budget of community %s for %s is spent", community_id, week)
             return None
-        if asker is not None:
-            # Keyed by what is asked, not by row ids: a retried unit may get new ids.
-            answer = await asker(("model", _hash(system, user)), lambda: self.ask(system, user))
-        else:
-            session.commit()
-            answer = await self.ask(system, user)
+        # Keyed by what is asked, not by row ids: a retried unit may get new ids.
+        answer = await asker(("model", _hash(system, user)), lambda: self.ask(system, user))
         if community_id is not None:
             _record_usage(
                 session,
@@ -369,7 +367,7 @@ class ModelClient:
         community_id: int | None,
         week: str,
         names: Iterable[str] = (),
-        asker: Asker | None = None,
+        asker: Asker,
     ) -> str:
         """Adapt `template` to an anonymous profile (role, SNIC, goal, last answer); the
         template itself whenever the model is off, slow, failing or over budget. See
@@ -413,7 +411,7 @@ class ModelClient:
         community_id: int,
         week: str,
         items: list[IntroItem],
-        asker: Asker | None = None,
+        asker: Asker,
     ) -> str | None:
         """A three-sentence introduction from the week's endorsement notes, or None (see
         `_cached_ask` for how nothing stays locked while the model is asked)."""
