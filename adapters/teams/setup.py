@@ -461,5 +461,5 @@ def attach_teams(
     # without waiting for the next activity.
     endpoint.register_platform()
     runtime.web_handlers.append(endpoint.add_routes)
-    runtime.teams = endpoint  # type: ignore[attr-defined]
+    runtime.attach(teams=endpoint)
     return endpoint
