@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from bot.features.digests import rank_artifacts, render_digest
 from bot.scoring.ranking import (
-    _each_author_once,
+    Scored,
     endorsement_weight,
-    first_shares,
     score_shares,
     select_digest,
     week_window,
@@ -376,6 +375,8 @@ def test_the_digest_choice_equals_scoring_every_share_exactly(db: Database, seed
         for author, peer in ((a, b), (b, a)):
             crafted.share(author, f"{author} earlier", at=MONDAY - timedelta(days=9))
             crafted.endorse(peer, f"{author} earlier", at=MONDAY - timedelta(days=8))
+    for veteran in people[8:20]:  # only P20-P23 are new this week: the spotlight has work to do
+        crafted.share(veteran, f"{veteran} earlier", at=MONDAY - timedelta(days=9))
     for n in range(70):
         author = rng.choice(people)
         title = f"{author} #{n}"
@@ -392,24 +393,44 @@ def test_the_digest_choice_equals_scoring_every_share_exactly(db: Database, seed
         assert community is not None
         start, end = week_window(community, WEEK)
         everything = score_shares(session, community_id=crafted.community_id, start=start, end=end)
-        firsts = first_shares(session, community_id=crafted.community_id, start=start, end=end)
+        firsts = _first_shares_by_hand(session, crafted.community_id, start, end)
         for size in (1, 2, 3, 5, 8):
-            chosen = [(s, False) for s in _each_author_once(everything, size)]
-            authors = {s.author_id for s, _ in chosen}
-            if len(chosen) == size >= 2 and not any(s.artifact_id in firsts for s, _ in chosen):
-                newcomer = next(
-                    (
-                        s
-                        for s in everything
-                        if s.artifact_id in firsts and s.author_id not in authors
-                    ),
-                    None,
-                )
-                if newcomer is not None:
-                    chosen[-1] = (newcomer, True)
+            chosen = _digest_by_hand(everything, firsts, size)
             fast = select_digest(
                 session, community_id=crafted.community_id, start=start, end=end, size=size
             )
             assert [(s.artifact_id, s.score, spot) for s, spot in fast] == [
                 (s.artifact_id, s.score, spot) for s, spot in chosen
             ], size
+
+
+def _digest_by_hand(
+    everything: list[Scored], firsts: set[int], size: int
+) -> list[tuple[Scored, bool]]:
+    """The README's rule written out plainly: the best shares, one per author; when two or
+    more are chosen and none is its author's first share, the last place goes to the best
+    first share by someone not yet chosen (the spotlight)."""
+    chosen: list[tuple[Scored, bool]] = []
+    for share in everything:
+        if len(chosen) == size:
+            break
+        if all(share.author_id != s.author_id for s, _ in chosen):
+            chosen.append((share, False))
+    if len(chosen) == size >= 2 and not any(s.artifact_id in firsts for s, _ in chosen):
+        authors = {s.author_id for s, _ in chosen}
+        for share in everything:
+            if share.artifact_id in firsts and share.author_id not in authors:
+                chosen[-1] = (share, True)
+                break
+    return chosen
+
+
+def _first_shares_by_hand(
+    session: Session, community_id: int, start: datetime, end: datetime
+) -> set[int]:
+    """Shares created in [start, end) that are their author's earliest in the community."""
+    rows = session.exec(select(Artifact).where(Artifact.community_id == community_id)).all()
+    earliest: dict[int, Artifact] = {}
+    for row in sorted(rows, key=lambda a: (a.created_at, a.id or 0)):
+        earliest.setdefault(row.author_id, row)
+    return {a.id for a in earliest.values() if a.id is not None and start <= a.created_at < end}
