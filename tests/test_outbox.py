@@ -3,6 +3,8 @@ and is skipped when it no longer applies."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 from sqlmodel import select
@@ -105,9 +107,14 @@ async def test_a_row_claimed_by_a_crashed_worker_is_sent_after_the_stale_timeout
 
 
 async def test_two_senders_never_send_the_same_row(story: Story, db: Database) -> None:
+    """Two senders on one database (two replicas) claim at the same instant, from two
+    threads, over and over: every row is claimed by exactly one of them, and each member
+    gets their check-in once."""
     await setup_community(story)
-    story.platform.members[CHANNEL] = [f"U_{n}" for n in range(6)]
+    people = [f"U_{n}" for n in range(40)]
+    story.platform.members[CHANNEL] = people
     await story.command("U_COACH", "checkins send")
+    queued = len(rows(db, OutboxMessage))
     other = OutboxSender(
         db=db,
         platforms={story.platform.name: story.platform},
@@ -116,14 +123,32 @@ async def test_two_senders_never_send_the_same_row(story: Story, db: Database) -
         default_tz="UTC",
         worker_id="other",
     )
-    first = other.claim(limit=3)
-    second = story.sender.claim(limit=10)
-    assert len(first) == 3 and len(second) == 4 and not set(first) & set(second)
-    for row_id in first:
-        await other.deliver(row_id)
-    for row_id in second:
-        await story.sender.deliver(row_id)
-    assert len(story.platform.pop()) == 7
+    senders = (story.sender, other)
+    start = threading.Barrier(len(senders))
+    claimed: dict[str, list[int]] = {}
+
+    def claim_until_empty(sender: OutboxSender) -> None:
+        mine = claimed.setdefault(sender.worker_id, [])
+        start.wait()
+        while batch := sender.claim(limit=2):
+            mine += batch
+            time.sleep(0.002)  # sending it, meanwhile the other claims
+
+    threads = [threading.Thread(target=claim_until_empty, args=(s,)) for s in senders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    mine, theirs = claimed[story.sender.worker_id], claimed["other"]
+    assert mine and theirs and not set(mine) & set(theirs)
+    assert len(mine) + len(theirs) == len(set(mine) | set(theirs)) == queued
+    for sender in senders:
+        for row_id in claimed[sender.worker_id]:
+            await sender.deliver(row_id)
+    sent = story.platform.pop()
+    assert sorted(s.message.to.user_id for s in sent if s.message.to) == sorted(
+        [*people, "U_COACH"]
+    )
     assert {r.status for r in rows(db, OutboxMessage)} == {"sent"}
 
 
