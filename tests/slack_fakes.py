@@ -568,6 +568,8 @@ class FakeSlackAPI:
         self.rate_limit = rate_limit
         self.rate_limited = 0
         self._recent_posts: list[float] = []
+        # Seconds a method takes to answer (a busy Slack), e.g. {"users.info": 0.4}.
+        self.latency: dict[str, float] = {}
         self._bind_port = port
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -821,6 +823,8 @@ class FakeSlackAPI:
             self.failed_calls.append((method, params))
             return self._failure_response(failure)
 
+        if method in self.latency:
+            await asyncio.sleep(self.latency[method])
         self.calls.append((method, params))
         await self._notify()
 

@@ -19,6 +19,7 @@ from bot.core.port import UserInfo
 from storage.db import Database
 from storage.models import Artifact, Community, Member
 from tests.doubles import RecordingPlatform
+from tests.slack_rig import SlackRig
 from tests.steps import only, rows, setup_community, text_of
 from tests.story import CHANNEL, Story
 
@@ -116,3 +117,55 @@ async def test_a_handler_that_keeps_asking_gets_a_clear_answer_and_stores_nothin
     assert reply.text == SOMETHING_WENT_WRONG, text_of([reply])
     assert next(questions) == MAX_QUESTIONS
     assert rows(db, Member) == []  # every try was rolled back
+
+
+async def test_through_the_inbox_a_slow_slack_holds_up_no_one_elses_share(
+    slack: SlackRig,
+) -> None:
+    """The same story as operators run it: signed requests into `plnbot serve`'s app, each
+    stored in the inbox and worked by its workers, Slack's Web API slow to answer who is an
+    admin and who is in a channel. The teachers' cards go out while the principal's setup
+    still waits on Slack."""
+    await slack.command("setup Math PLN", user_id="U_ADMIN", user_name="pln.admin")
+    for n in range(10):  # teachers the bot already knows: their shares need nothing of Slack
+        await slack.command("goal add Questioning", user_id=teacher(n), user_name=teacher(n))
+    await slack.settle()
+    fake = slack.fake
+    fake.users["U_PRINCIPAL"] = {"name": "principal", "real_name": "Dana Reyes", "is_admin": True}
+    fake.channel_members["C_SCIENCE"] = ["U_PRINCIPAL", "U_TEACHER1", "UBOT"]
+    fake.latency = {"users.info": SLOW, "conversations.members": SLOW, "conversations.info": SLOW}
+    fake.calls.clear()
+
+    async def principal_sets_up_science() -> None:
+        response = await slack.command(
+            "setup Science PLN",
+            user_id="U_PRINCIPAL",
+            user_name="principal",
+            channel_id="C_SCIENCE",
+            channel_name="science",
+        )
+        assert response.status == 200
+
+    async def teacher_shares(n: int) -> None:
+        response = await slack.command(
+            f"share https://example.org/{n} Lesson {n}", user_id=teacher(n), user_name=teacher(n)
+        )
+        assert response.status == 200
+
+    await asyncio.gather(principal_sets_up_science(), *(teacher_shares(n) for n in range(10)))
+    await slack.settle()
+
+    assert fake.calls_to("users.info") or fake.calls_to("conversations.members")  # it was asked
+    with slack.db.session() as session:
+        science = session.exec(select(Community).where(Community.channel_id == "C_SCIENCE")).one()
+        shares = session.exec(select(Artifact)).all()
+    assert science.name == "Science PLN"
+    assert len(shares) == 10
+    # Every share was stored while the setup still waited on Slack (none queued behind it).
+    assert max(a.created_at for a in shares) < science.created_at
+    cards = [p for p in fake.calls_to("chat.postMessage") if "shared evidence" in str(p)]
+    assert len(cards) == 10
+
+
+def teacher(n: int) -> str:
+    return f"U_T{n}"
