@@ -24,7 +24,7 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.dispatch import Bot
 from bot.core.inbox import InboxWorkers, Intake, Work
 from bot.core.port import Platform
-from bot.delivery.scheduling import ScheduleRunner
+from bot.schedules.scheduling import ScheduleRunner
 from bot.delivery.sender import OutboxSender
 from storage.db import Database, DatabaseError, DatabaseReadOnly
 from storage.inbox import unfinished_work

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlmodel import select
 
 from bot.core.port import DeliveryError
-from bot.delivery.scheduling import run_schedule
+from bot.schedules.scheduling import run_schedule
 from bot.delivery.sender import MAX_ATTEMPTS, OutboxSender
 from storage.db import Database
 from storage.models import CheckIn, OutboxMessage, Reflection, Schedule

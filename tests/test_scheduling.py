@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from bot.delivery.planning import PlanOptions, local_instant, plan
+from bot.schedules.planning import PlanOptions, local_instant, plan
 from storage.db import Database
 from storage.models import Member, OutboxMessage, ScheduleBreak
 from tests.story import Story

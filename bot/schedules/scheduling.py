@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from bot.config import Settings
 from bot.core.clock import Clock
-from bot.delivery.planning import PlanOptions, plan
+from bot.schedules.planning import PlanOptions, plan
 from bot.delivery.rows import on_break, queue_prompt
 from bot.features.digests import current_week, schedule_digest
 from bot.services.prompts import PromptLibrary
