@@ -142,156 +142,159 @@ async def _unreachable(ctx: Context, community: Community) -> list[Member]:
     return [m for m in members if m.user_id in missing]
 
 
+async def set_up_community(ctx: Context, args: str) -> None:
+    """Make this channel a community (or rename it): default schedule, its people members."""
+    if ctx.conversation.is_dm:
+        raise UsageError("Run `setup` in the channel you want to become a community, not in a DM.")
+    name = args.strip()[:200]
+    if ctx.community is not None:
+        if name and name != ctx.community.name:
+            ctx.community.name = name
+            ctx.session.add(ctx.community)
+            ctx.reply(f"Renamed this community to {name}.")
+        else:
+            ctx.reply(
+                f"This channel is already the community “{ctx.community.name}”. `schedule` shows its schedule."
+            )
+        return
+    people = await channel_member_ids(ctx)
+    community = Community(
+        workspace_id=ctx.workspace.id or 0,
+        channel_id=ctx.conversation.channel_id,
+        name=name or ctx.conversation.name or "PLN community",
+        timezone=await _coach_zone(ctx),
+        created_by=ctx.member.id,
+        created_at=ctx.now,
+    )
+    ctx.session.add(community)
+    ctx.session.flush()
+    assert community.id is not None and ctx.member.id is not None
+    for kind, (weekday, at) in DEFAULT_SCHEDULES.items():
+        ctx.session.add(Schedule(community_id=community.id, kind=kind, weekday=weekday, time=at))
+    add_membership(ctx.session, community_id=community.id, member_id=ctx.member.id, now=ctx.now)
+    add_members(ctx, community, people)  # people already in the channel get its check-ins
+    ctx.schedules_changed = True
+    ctx.post(
+        f"This channel is now the PLN community “{community.name}”. Share evidence of your "
+        "practice with `share <url>`, endorse what you'd borrow, and look out for weekly "
+        "reflection prompts and digests. `help` shows everything."
+    )
+    ctx.reply(
+        f"Default schedule, in {_zone_name(community)}: "
+        + "; ".join(schedule_lines(ctx, community))
+        + ". Change it with `schedule`; `schedule timezone <zone>` if your community "
+        "keeps another time."
+    )
+
+
+async def send_checkins(ctx: Context, args: str) -> None:
+    """Queue check-ins for the community's members now, saying who can't be reached."""
+    community = need_community(ctx)
+    assert community.id is not None
+    add_members(ctx, community, await channel_member_ids(ctx))
+    result = queue_checkins(ctx.session, community, now=ctx.now, default_tz=ctx.settings.timezone)
+    ctx.wake_outbox = True
+    parts = [
+        f"Check-ins are on their way to {result.queued} member{'s' if result.queued != 1 else ''}."
+    ]
+    if result.already:
+        parts.append(f"{result.already} already had today's check-in.")
+    if result.paused:
+        parts.append(f"{result.paused} paused.")
+    unreachable = await _unreachable(ctx, community)
+    if unreachable:
+        names = ", ".join(m.display_name or "a member" for m in unreachable[:5])
+        more = f" and {len(unreachable) - 5} more" if len(unreachable) > 5 else ""
+        parts.append(
+            f"{len(unreachable)} can't be reached yet ({names}{more}): they need to message "
+            "me or be in a team or chat with me first. `report` counts undelivered messages."
+        )
+    ctx.reply(" ".join(parts))
+
+
+async def show_or_change_schedule(ctx: Context, args: str) -> None:
+    """Show the schedule, or change a kind's time, turn it off, add a break or set the zone."""
+    community = need_community(ctx)
+    assert community.id is not None
+    words = args.split()
+    if not words:
+        ctx.reply(
+            f"Schedule for {community.name}, in {_zone_name(community)}:\n"
+            + "\n".join(schedule_lines(ctx, community))
+        )
+        return
+    kind = words[0].lower()
+    if kind in ("timezone", "tz"):
+        if len(words) != 2:
+            raise UsageError(
+                "Usage: `schedule timezone <zone>`, with an IANA name like America/Chicago."
+            )
+        try:
+            community.timezone = check_timezone(words[1])
+        except ValueError as problem:
+            raise UsageError(f"{problem}. Nothing was changed.") from problem
+        ctx.session.add(community)
+        ctx.schedules_changed = True
+        ctx.reply(
+            f"{community.name} now keeps {_zone_name(community)}: "
+            + "; ".join(schedule_lines(ctx, community))
+            + "."
+        )
+        return
+    if kind == "break":
+        if len(words) != 3:
+            raise UsageError("Usage: `schedule break <YYYY-MM-DD> <YYYY-MM-DD>`")
+        start, end = _parse_date(words[1]), _parse_date(words[2])
+        if end < start:
+            raise UsageError("The break ends before it starts — put the earlier date first.")
+        ctx.session.add(ScheduleBreak(community_id=community.id, starts_on=start, ends_on=end))
+        ctx.reply(f"Break saved: nothing scheduled goes out from {start:%d %b} to {end:%d %b %Y}.")
+        return
+    if kind not in KINDS:
+        raise UsageError(
+            "Usage: `schedule prompt|checkin|digest <weekday> <HH:MM>`, `schedule <kind> off`, "
+            "or `schedule break <from> <to>`."
+        )
+    row = ctx.session.exec(
+        select(Schedule).where(Schedule.community_id == community.id, Schedule.kind == kind)
+    ).first() or Schedule(
+        community_id=community.id, kind=kind, weekday=0, time="09:00", enabled=False
+    )
+    if len(words) == 2 and words[1].lower() == "off":
+        row.enabled = False
+        message = f"The {kind} schedule is off."
+    elif len(words) == 3:
+        row.weekday, row.time, row.enabled = (
+            _parse_weekday(words[1]),
+            _parse_time(words[2]),
+            True,
+        )
+        message = f"The {kind} now goes out {WEEKDAYS[row.weekday].title()}s at {row.time}, {_zone_name(community)}."
+    else:
+        raise UsageError(f"Usage: `schedule {kind} <weekday> <HH:MM>` or `schedule {kind} off`.")
+    ctx.session.add(row)
+    ctx.schedules_changed = True
+    ctx.reply(message)
+
+
 def register(router: Router) -> None:
-    @router.command(
+    router.command(
         "setup",
+        set_up_community,
         usage="setup [name]",
         summary="register this channel as a PLN community",
         coach=True,
     )
-    async def setup(ctx: Context, args: str) -> None:
-        if ctx.conversation.is_dm:
-            raise UsageError(
-                "Run `setup` in the channel you want to become a community, not in a DM."
-            )
-        name = args.strip()[:200]
-        if ctx.community is not None:
-            if name and name != ctx.community.name:
-                ctx.community.name = name
-                ctx.session.add(ctx.community)
-                ctx.reply(f"Renamed this community to {name}.")
-            else:
-                ctx.reply(
-                    f"This channel is already the community “{ctx.community.name}”. `schedule` shows its schedule."
-                )
-            return
-        people = await channel_member_ids(ctx)
-        community = Community(
-            workspace_id=ctx.workspace.id,
-            channel_id=ctx.conversation.channel_id,
-            name=name or ctx.conversation.name or "PLN community",
-            timezone=await _coach_zone(ctx),
-            created_by=ctx.member.id,
-            created_at=ctx.now,
-        )
-        ctx.session.add(community)
-        ctx.session.flush()
-        assert community.id is not None and ctx.member.id is not None
-        for kind, (weekday, at) in DEFAULT_SCHEDULES.items():
-            ctx.session.add(
-                Schedule(community_id=community.id, kind=kind, weekday=weekday, time=at)
-            )
-        add_membership(ctx.session, community_id=community.id, member_id=ctx.member.id, now=ctx.now)
-        add_members(ctx, community, people)  # people already in the channel get its check-ins
-        ctx.schedules_changed = True
-        ctx.post(
-            f"This channel is now the PLN community “{community.name}”. Share evidence of your "
-            "practice with `share <url>`, endorse what you'd borrow, and look out for weekly "
-            "reflection prompts and digests. `help` shows everything."
-        )
-        ctx.reply(
-            f"Default schedule, in {_zone_name(community)}: "
-            + "; ".join(schedule_lines(ctx, community))
-            + ". Change it with `schedule`; `schedule timezone <zone>` if your community "
-            "keeps another time."
-        )
-
-    @router.command(
-        "checkins send", summary="send check-ins to this community's members now", coach=True
+    router.command(
+        "checkins send",
+        send_checkins,
+        summary="send check-ins to this community's members now",
+        coach=True,
     )
-    async def send_checkins(ctx: Context, args: str) -> None:
-        community = need_community(ctx)
-        assert community.id is not None
-        add_members(ctx, community, await channel_member_ids(ctx))
-        result = queue_checkins(
-            ctx.session, community, now=ctx.now, default_tz=ctx.settings.timezone
-        )
-        ctx.wake_outbox = True
-        parts = [
-            f"Check-ins are on their way to {result.queued} member{'s' if result.queued != 1 else ''}."
-        ]
-        if result.already:
-            parts.append(f"{result.already} already had today's check-in.")
-        if result.paused:
-            parts.append(f"{result.paused} paused.")
-        unreachable = await _unreachable(ctx, community)
-        if unreachable:
-            names = ", ".join(m.display_name or "a member" for m in unreachable[:5])
-            more = f" and {len(unreachable) - 5} more" if len(unreachable) > 5 else ""
-            parts.append(
-                f"{len(unreachable)} can't be reached yet ({names}{more}): they need to message "
-                "me or be in a team or chat with me first. `report` counts undelivered messages."
-            )
-        ctx.reply(" ".join(parts))
-
-    @router.command(
+    router.command(
         "schedule",
+        show_or_change_schedule,
         usage="schedule [prompt|checkin|digest <weekday> <HH:MM> | <kind> off | break <from> <to> | timezone <zone>]",
         summary="show or change when prompts, check-ins and digests go out",
         coach=True,
     )
-    async def schedule(ctx: Context, args: str) -> None:
-        community = need_community(ctx)
-        words = args.split()
-        if not words:
-            ctx.reply(
-                f"Schedule for {community.name}, in {_zone_name(community)}:\n"
-                + "\n".join(schedule_lines(ctx, community))
-            )
-            return
-        kind = words[0].lower()
-        if kind in ("timezone", "tz"):
-            if len(words) != 2:
-                raise UsageError(
-                    "Usage: `schedule timezone <zone>`, with an IANA name like America/Chicago."
-                )
-            try:
-                community.timezone = check_timezone(words[1])
-            except ValueError as problem:
-                raise UsageError(f"{problem}. Nothing was changed.") from problem
-            ctx.session.add(community)
-            ctx.schedules_changed = True
-            ctx.reply(
-                f"{community.name} now keeps {_zone_name(community)}: "
-                + "; ".join(schedule_lines(ctx, community))
-                + "."
-            )
-            return
-        if kind == "break":
-            if len(words) != 3:
-                raise UsageError("Usage: `schedule break <YYYY-MM-DD> <YYYY-MM-DD>`")
-            start, end = _parse_date(words[1]), _parse_date(words[2])
-            if end < start:
-                raise UsageError("The break ends before it starts — put the earlier date first.")
-            ctx.session.add(ScheduleBreak(community_id=community.id, starts_on=start, ends_on=end))
-            ctx.reply(
-                f"Break saved: nothing scheduled goes out from {start:%d %b} to {end:%d %b %Y}."
-            )
-            return
-        if kind not in KINDS:
-            raise UsageError(
-                "Usage: `schedule prompt|checkin|digest <weekday> <HH:MM>`, `schedule <kind> off`, "
-                "or `schedule break <from> <to>`."
-            )
-        row = ctx.session.exec(
-            select(Schedule).where(Schedule.community_id == community.id, Schedule.kind == kind)
-        ).first() or Schedule(
-            community_id=community.id, kind=kind, weekday=0, time="09:00", enabled=False
-        )
-        if len(words) == 2 and words[1].lower() == "off":
-            row.enabled = False
-            message = f"The {kind} schedule is off."
-        elif len(words) == 3:
-            row.weekday, row.time, row.enabled = (
-                _parse_weekday(words[1]),
-                _parse_time(words[2]),
-                True,
-            )
-            message = f"The {kind} now goes out {WEEKDAYS[row.weekday].title()}s at {row.time}, {_zone_name(community)}."
-        else:
-            raise UsageError(
-                f"Usage: `schedule {kind} <weekday> <HH:MM>` or `schedule {kind} off`."
-            )
-        ctx.session.add(row)
-        ctx.schedules_changed = True
-        ctx.reply(message)

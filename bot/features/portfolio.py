@@ -501,59 +501,64 @@ def portfolio_pdf(portfolio: Portfolio) -> bytes:
 # --- the command ------------------------------------------------------------------------
 
 
+async def export_portfolio(ctx: Context, args: str) -> None:
+    """DM the portfolio as PDF and CSV; private reflections only when asked for."""
+    choice = " ".join(args.lower().split())
+    if choice not in ("", "with private", "private"):
+        raise UsageError(
+            "Usage: `export portfolio` (with the reflections you shared) or "
+            "`export portfolio with private` (your private reflections too)."
+        )
+    record = portfolio_record(
+        ctx.session, ctx.prompts, ctx.member, now=ctx.now, include_private=bool(choice)
+    )
+    text = (
+        "Your portfolio *for you only*: it includes your private reflections and check-in "
+        "notes, so keep this copy to yourself. `export portfolio` makes the one to share "
+        "with your district."
+        if choice
+        else "Your professional learning portfolio (with the reflections you shared), "
+        "ready for your district."
+    )
+    ctx.send(
+        Message(
+            text=text,
+            visibility=Visibility.DM,
+            to=ctx.user,
+            attachment=Attachment(
+                filename=portfolio_filename(record, "pdf"),
+                content=portfolio_pdf(record),
+                mime_type="application/pdf",
+            ),
+        )
+    )
+    ctx.send(
+        Message(
+            text="The same portfolio as a spreadsheet (CSV): one row per goal, rating, "
+            "reflection, share and endorsement.",
+            visibility=Visibility.DM,
+            to=ctx.user,
+            attachment=Attachment(
+                filename=portfolio_filename(record, "csv"),
+                content=portfolio_csv(record),
+                mime_type="text/csv",
+            ),
+        )
+    )
+    if not ctx.conversation.is_dm:
+        ctx.reply("I've sent your portfolio to you as a direct message.")
+
+
+async def ignore_link_click(ctx: Context) -> None:
+    """Link buttons open a page; platforms that report the click need no answer."""
+    return None
+
+
 def register(router: Router) -> None:
-    @router.command(
+    router.command(
         "export portfolio",
+        export_portfolio,
         usage="export portfolio [with private]",
         summary="your professional learning portfolio (PDF and CSV) for your district",
     )
-    async def export_portfolio(ctx: Context, args: str) -> None:
-        choice = " ".join(args.lower().split())
-        if choice not in ("", "with private", "private"):
-            raise UsageError(
-                "Usage: `export portfolio` (with the reflections you shared) or "
-                "`export portfolio with private` (your private reflections too)."
-            )
-        record = portfolio_record(
-            ctx.session, ctx.prompts, ctx.member, now=ctx.now, include_private=bool(choice)
-        )
-        text = (
-            "Your portfolio *for you only*: it includes your private reflections and check-in "
-            "notes, so keep this copy to yourself. `export portfolio` makes the one to share "
-            "with your district."
-            if choice
-            else "Your professional learning portfolio (with the reflections you shared), "
-            "ready for your district."
-        )
-        ctx.send(
-            Message(
-                text=text,
-                visibility=Visibility.DM,
-                to=ctx.user,
-                attachment=Attachment(
-                    filename=portfolio_filename(record, "pdf"),
-                    content=portfolio_pdf(record),
-                    mime_type="application/pdf",
-                ),
-            )
-        )
-        ctx.send(
-            Message(
-                text="The same portfolio as a spreadsheet (CSV): one row per goal, rating, "
-                "reflection, share and endorsement.",
-                visibility=Visibility.DM,
-                to=ctx.user,
-                attachment=Attachment(
-                    filename=portfolio_filename(record, "csv"),
-                    content=portfolio_csv(record),
-                    mime_type="text/csv",
-                ),
-            )
-        )
-        if not ctx.conversation.is_dm:
-            ctx.reply("I've sent your portfolio to you as a direct message.")
-
-    @router.action(OPEN_LINK)
-    async def opened_link(ctx: Context) -> None:
-        """Link buttons open a page; platforms that report the click need no answer."""
-        return None
+    router.action(OPEN_LINK, ignore_link_click)

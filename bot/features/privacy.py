@@ -114,7 +114,7 @@ def forget_member(
 
     def delete(model: type[SQLModel], *where: Any) -> None:
         result = session.exec(sa.delete(model).where(*where))  # type: ignore[call-overload]
-        counts[model.__tablename__] = counts.get(model.__tablename__, 0) + result.rowcount  # type: ignore[attr-defined]
+        counts[model.__tablename__] = counts.get(model.__tablename__, 0) + result.rowcount  # type: ignore[attr-defined, index, arg-type]
 
     endorsed = session.exec(
         select(Endorsement.artifact_id, Endorsement.note).where(Endorsement.endorser_id == mid)
@@ -146,10 +146,10 @@ def forget_member(
     delete(FlowState, FlowState.member_id == mid)
     delete(OutboxMessage, OutboxMessage.member_id == mid)
     delete(Membership, Membership.member_id == mid)
-    session.exec(sa.update(Community).where(Community.created_by == mid).values(created_by=None))  # type: ignore[call-overload]
+    session.exec(sa.update(Community).where(Community.created_by == mid).values(created_by=None))  # type: ignore[call-overload, arg-type]
     session.exec(
         sa.update(Workspace)  # type: ignore[call-overload]
-        .where(Workspace.id == member.workspace_id, Workspace.installed_by == member.user_id)
+        .where(Workspace.id == member.workspace_id, Workspace.installed_by == member.user_id)  # type: ignore[arg-type]
         .values(installed_by=None)
     )
     # An installer's id in the Slack installation rows (the install itself stays).
@@ -166,8 +166,8 @@ def forget_member(
     session.exec(
         sa.update(InboxEvent)  # type: ignore[call-overload]
         .where(
-            InboxEvent.platform == (platform.platform if platform else ""),
-            InboxEvent.lane.endswith(f":{member.user_id}", autoescape=True),  # type: ignore[attr-defined]
+            InboxEvent.platform == (platform.platform if platform else ""),  # type: ignore[arg-type]
+            InboxEvent.lane.endswith(f":{member.user_id}", autoescape=True),  # type: ignore[attr-defined, call-arg, arg-type]
             InboxEvent.status.in_(("done", "failed")),  # type: ignore[attr-defined]
         )
         .values(payload="", lane="")
@@ -200,7 +200,7 @@ def forget_member(
 
 
 def _digests_showing(
-    session: Session, member: Member, artifact_ids: set[int], words: list[str]
+    session: Session, member: Member, artifact_ids: set[int | None], words: list[str]
 ) -> list[Digest]:
     """The workspace's digests that list one of `artifact_ids` (theirs, or ones they
     endorsed) or show their name or one of their notes — members or not of that community."""
@@ -216,123 +216,132 @@ def _digests_showing(
     return found
 
 
-def register(router: Router) -> None:
-    @router.command("export", summary="all your data as a file")
-    async def export(ctx: Context, args: str) -> None:
-        data = export_member(ctx.session, ctx.member, ctx.now)
-        content = json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8")
-        ctx.send(
-            Message(
-                text="Here is everything I store about you (JSON).",
-                visibility=Visibility.DM,
-                to=ctx.user,
-                attachment=Attachment(
-                    filename="plnbot-export.json", content=content, mime_type="application/json"
-                ),
-            )
-        )
-        if not ctx.conversation.is_dm:
-            ctx.reply("I've sent your data to you as a direct message.")
-
-    @router.command("forget", summary="delete all your data (asks to confirm)")
-    async def forget(ctx: Context, args: str) -> None:
-        if args.strip().lower() in ("confirm", "yes"):
-            await _do_forget(ctx)
-            return
-        ctx.set_flow("forget", "confirm")
-        ctx.reply(
-            "This deletes your profile, goals, check-ins, reflections, shares and the endorsements "
-            "you gave, for good. Type `forget confirm` (or press the button) to go ahead.",
-            Card(
-                title="Delete all your data?",
-                body="This can't be undone. `export` first if you'd like a copy.",
-                buttons=(
-                    Button(label="Delete everything", action_id="forget_confirm", style="danger"),
-                    Button(label="Keep my data", action_id="forget_cancel"),
-                ),
+async def export_data(ctx: Context, args: str) -> None:
+    """DM the member everything stored about them, as a JSON file."""
+    data = export_member(ctx.session, ctx.member, ctx.now)
+    content = json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8")
+    ctx.send(
+        Message(
+            text="Here is everything I store about you (JSON).",
+            visibility=Visibility.DM,
+            to=ctx.user,
+            attachment=Attachment(
+                filename="plnbot-export.json", content=content, mime_type="application/json"
             ),
         )
+    )
+    if not ctx.conversation.is_dm:
+        ctx.reply("I've sent your data to you as a direct message.")
 
-    async def _do_forget(ctx: Context) -> None:
-        session, mid = ctx.session, ctx.member.id
-        endorsed = list(
-            session.exec(select(Endorsement.artifact_id).where(Endorsement.endorser_id == mid))
-        )
-        # What was posted showing them: their share cards and shared check-ins.
-        own_posts = session.exec(
-            select(PostedMessage.kind, PostedMessage.channel_id, PostedMessage.message_ts)
-            .outerjoin(
-                Artifact,
-                sa.and_(PostedMessage.kind == "artifact", Artifact.id == PostedMessage.object_id),
-            )
-            .outerjoin(
-                CheckIn,
-                sa.and_(PostedMessage.kind == "checkin", CheckIn.id == PostedMessage.object_id),
-            )
-            .where(
-                PostedMessage.workspace_id == ctx.workspace.id,
-                sa.or_(Artifact.author_id == mid, CheckIn.member_id == mid),
-            )
-        ).all()
-        posted_digests = {
-            p.object_id: p
-            for p in session.exec(
-                select(PostedMessage).where(
-                    PostedMessage.workspace_id == ctx.workspace.id, PostedMessage.kind == "digest"
-                )
-            )
-        }
-        forgotten = forget_member(
-            session, ctx.prompts, ctx.member, min_group=ctx.settings.min_group
-        )
-        ctx.forgotten = True
 
-        def where(channel_id: str, message_ts: str) -> MessageRef:
-            conversation = ConversationRef(
-                platform=ctx.user.platform,
-                workspace_id=ctx.user.workspace_id,
-                channel_id=channel_id,
-            )
-            return MessageRef(conversation=conversation, message_id=message_ts)
-
-        # Messages already posted must not keep showing them: their shares and shared
-        # check-ins are blanked (blocks and all), digests and the shares they endorsed are
-        # drawn again without them.
-        for kind, channel_id, message_ts in own_posts:
-            what = "share" if kind == "artifact" else "check-in"
-            ctx.send(
-                Message(
-                    text=f"This {what} was removed at its author's request.",
-                    replace=where(channel_id, message_ts),
-                )
-            )
-        for digest, text, card in forgotten.digests:
-            posted = posted_digests.get(digest.id or 0)
-            if posted is not None:
-                ctx.send(
-                    Message(
-                        text=text, card=card, replace=where(posted.channel_id, posted.message_ts)
-                    )
-                )
-        for artifact_id in endorsed:
-            artifact = session.get(Artifact, artifact_id)
-            if artifact is not None:
-                refresh_card(ctx, artifact)
-        ctx.reply("Done: everything I stored about you is deleted. You're welcome back any time.")
-
-    @router.action("forget_confirm")
-    async def confirm(ctx: Context) -> None:
+async def request_forget(ctx: Context, args: str) -> None:
+    """Forget at once on `forget confirm`; otherwise ask first, with buttons."""
+    if args.strip().lower() in ("confirm", "yes"):
         await _do_forget(ctx)
+        return
+    ctx.set_flow("forget", "confirm")
+    ctx.reply(
+        "This deletes your profile, goals, check-ins, reflections, shares and the endorsements "
+        "you gave, for good. Type `forget confirm` (or press the button) to go ahead.",
+        Card(
+            title="Delete all your data?",
+            body="This can't be undone. `export` first if you'd like a copy.",
+            buttons=(
+                Button(label="Delete everything", action_id="forget_confirm", style="danger"),
+                Button(label="Keep my data", action_id="forget_cancel"),
+            ),
+        ),
+    )
 
-    @router.action("forget_cancel")
-    async def cancel(ctx: Context) -> None:
+
+async def _do_forget(ctx: Context) -> None:
+    """Delete the member's data and redraw what was posted showing them."""
+    session, mid = ctx.session, ctx.member.id
+    endorsed = list(
+        session.exec(select(Endorsement.artifact_id).where(Endorsement.endorser_id == mid))
+    )
+    # What was posted showing them: their share cards and shared check-ins.
+    own_posts = session.exec(
+        select(PostedMessage.kind, PostedMessage.channel_id, PostedMessage.message_ts)
+        .outerjoin(
+            Artifact,
+            sa.and_(PostedMessage.kind == "artifact", Artifact.id == PostedMessage.object_id),  # type: ignore[arg-type]
+        )
+        .outerjoin(
+            CheckIn,
+            sa.and_(PostedMessage.kind == "checkin", CheckIn.id == PostedMessage.object_id),  # type: ignore[arg-type]
+        )
+        .where(
+            PostedMessage.workspace_id == ctx.workspace.id,
+            sa.or_(Artifact.author_id == mid, CheckIn.member_id == mid),  # type: ignore[arg-type]
+        )
+    ).all()
+    posted_digests = {
+        p.object_id: p
+        for p in session.exec(
+            select(PostedMessage).where(
+                PostedMessage.workspace_id == ctx.workspace.id, PostedMessage.kind == "digest"
+            )
+        )
+    }
+    forgotten = forget_member(session, ctx.prompts, ctx.member, min_group=ctx.settings.min_group)
+    ctx.forgotten = True
+
+    def where(channel_id: str, message_ts: str) -> MessageRef:
+        conversation = ConversationRef(
+            platform=ctx.user.platform,
+            workspace_id=ctx.user.workspace_id,
+            channel_id=channel_id,
+        )
+        return MessageRef(conversation=conversation, message_id=message_ts)
+
+    # Messages already posted must not keep showing them: their shares and shared
+    # check-ins are blanked (blocks and all), digests and the shares they endorsed are
+    # drawn again without them.
+    for kind, channel_id, message_ts in own_posts:
+        what = "share" if kind == "artifact" else "check-in"
+        ctx.send(
+            Message(
+                text=f"This {what} was removed at its author's request.",
+                replace=where(channel_id, message_ts),
+            )
+        )
+    for digest, text, card in forgotten.digests:
+        posted = posted_digests.get(digest.id or 0)
+        if posted is not None:
+            ctx.send(
+                Message(text=text, card=card, replace=where(posted.channel_id, posted.message_ts))
+            )
+    for artifact_id in endorsed:
+        artifact = session.get(Artifact, artifact_id)
+        if artifact is not None:
+            refresh_card(ctx, artifact)
+    ctx.reply("Done: everything I stored about you is deleted. You're welcome back any time.")
+
+
+async def confirm_forget(ctx: Context) -> None:
+    """The *Delete everything* button."""
+    await _do_forget(ctx)
+
+
+async def cancel_forget(ctx: Context) -> None:
+    """The *Keep my data* button."""
+    ctx.clear_flow()
+    ctx.reply("Kept. Nothing was deleted.")
+
+
+async def forget_step(ctx: Context, step: str, text: str, data: dict[str, Any]) -> None:
+    """The typed answer to “delete all your data?”: only a yes deletes."""
+    if text.strip().lower() in ("confirm", "yes", "forget confirm"):
+        await _do_forget(ctx)
+    else:
         ctx.clear_flow()
         ctx.reply("Kept. Nothing was deleted.")
 
-    @router.flow("forget", waiting="whether to delete your data")
-    async def forget_flow(ctx: Context, step: str, text: str, data: dict[str, Any]) -> None:
-        if text.strip().lower() in ("confirm", "yes", "forget confirm"):
-            await _do_forget(ctx)
-        else:
-            ctx.clear_flow()
-            ctx.reply("Kept. Nothing was deleted.")
+
+def register(router: Router) -> None:
+    router.command("export", export_data, summary="all your data as a file")
+    router.command("forget", request_forget, summary="delete all your data (asks to confirm)")
+    router.action("forget_confirm", confirm_forget)
+    router.action("forget_cancel", cancel_forget)
+    router.flow("forget", forget_step, waiting="whether to delete your data")

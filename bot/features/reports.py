@@ -67,70 +67,76 @@ def _ratings_line(ratings: Figure[Ratings]) -> str:
     return f"{ratings.value.line()} ({ratings.value.people} people)"
 
 
+async def show_report(ctx: Context, args: str) -> None:
+    """A coach's view of the last four weeks in this community, small groups held back."""
+    community = need_community(ctx)
+    session = ctx.session
+    min_group = ctx.settings.min_group
+    members = community_members(session, community_id=community.id or 0)
+    # The same weeks and ratings as the community dashboard, so the two never differ
+    # by a held-back figure (bot/scoring/small_groups.py).
+    weeks = community_weeks(
+        session,
+        community,
+        now=ctx.now,
+        weeks=4,
+        min_group=min_group,
+        viewer_id=ctx.member.id,
+    )
+    totals = week_totals(weeks, min_group=min_group)
+    rated = last_week_ratings(
+        session, community, now=ctx.now, min_group=min_group, viewer_id=ctx.member.id
+    )
+    this_week = weeks[-1]
+    four_weeks = ctx.now - timedelta(days=28)
+    failed = int(
+        session.exec(
+            select(sa.func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.workspace_id == community.workspace_id,
+                OutboxMessage.status == "failed",
+                OutboxMessage.created_at >= four_weeks,
+            )
+        ).one()
+    )
+    # Counted here, listed by name on the dashboard: one definition for both.
+    quiet = len(needs_a_hand(session, community, now=ctx.now, viewer_id=ctx.member.id))
+    fields = (
+        Field(label="Members", value=str(len(members))),
+        Field(label="Check-ins (4 weeks)", value=_answered_line(totals, min_group)),
+        Field(
+            label=f"Self-ratings last week ({week_of(rated.week)})",
+            value=_ratings_line(rated.ratings),
+        ),
+        Field(
+            label=f"This week ({week_of(this_week.week)})",
+            value=f"{this_week.shares} shares, {this_week.endorsements} endorsements",
+        ),
+        Field(label="Reflections (4 weeks)", value=_reflections_line(totals, min_group)),
+        Field(label="May need a hand", value=f"{quiet} without a check-in in 3 weeks"),
+        Field(label="Undelivered messages (4 weeks)", value=str(failed)),
+    )
+    held = (
+        not rated.ratings.shown or totals.checkins_answered.held > 0 or totals.reflections.held > 0
+    )
+    note = reason(min_group) if held else ""
+    text = f"Report for {community.name}\n" + "\n".join(f"{f.label}: {f.value}" for f in fields)
+    ctx.reply(
+        text + (f"\n{note}" if note else ""),
+        Card(
+            title=f"Report · {community.name}",
+            fields=fields,
+            footer=note,
+            buttons=community_dashboard_button(ctx.links, community, ctx.member),
+        ),
+    )
+
+
 def register(router: Router) -> None:
-    @router.command("report", summary="participation and progress for this community", coach=True)
-    async def report(ctx: Context, args: str) -> None:
-        community = need_community(ctx)
-        session = ctx.session
-        min_group = ctx.settings.min_group
-        members = community_members(session, community_id=community.id or 0)
-        # The same weeks and ratings as the community dashboard, so the two never differ
-        # by a held-back figure (bot/scoring/small_groups.py).
-        weeks = community_weeks(
-            session,
-            community,
-            now=ctx.now,
-            weeks=4,
-            min_group=min_group,
-            viewer_id=ctx.member.id,
-        )
-        totals = week_totals(weeks, min_group=min_group)
-        rated = last_week_ratings(
-            session, community, now=ctx.now, min_group=min_group, viewer_id=ctx.member.id
-        )
-        this_week = weeks[-1]
-        four_weeks = ctx.now - timedelta(days=28)
-        failed = int(
-            session.exec(
-                select(sa.func.count())
-                .select_from(OutboxMessage)
-                .where(
-                    OutboxMessage.workspace_id == community.workspace_id,
-                    OutboxMessage.status == "failed",
-                    OutboxMessage.created_at >= four_weeks,  # type: ignore[operator]
-                )
-            ).one()
-        )
-        # Counted here, listed by name on the dashboard: one definition for both.
-        quiet = len(needs_a_hand(session, community, now=ctx.now, viewer_id=ctx.member.id))
-        fields = (
-            Field(label="Members", value=str(len(members))),
-            Field(label="Check-ins (4 weeks)", value=_answered_line(totals, min_group)),
-            Field(
-                label=f"Self-ratings last week ({week_of(rated.week)})",
-                value=_ratings_line(rated.ratings),
-            ),
-            Field(
-                label=f"This week ({week_of(this_week.week)})",
-                value=f"{this_week.shares} shares, {this_week.endorsements} endorsements",
-            ),
-            Field(label="Reflections (4 weeks)", value=_reflections_line(totals, min_group)),
-            Field(label="May need a hand", value=f"{quiet} without a check-in in 3 weeks"),
-            Field(label="Undelivered messages (4 weeks)", value=str(failed)),
-        )
-        held = (
-            not rated.ratings.shown
-            or totals.checkins_answered.held > 0
-            or totals.reflections.held > 0
-        )
-        note = reason(min_group) if held else ""
-        text = f"Report for {community.name}\n" + "\n".join(f"{f.label}: {f.value}" for f in fields)
-        ctx.reply(
-            text + (f"\n{note}" if note else ""),
-            Card(
-                title=f"Report · {community.name}",
-                fields=fields,
-                footer=note,
-                buttons=community_dashboard_button(ctx.links, community, ctx.member),
-            ),
-        )
+    router.command(
+        "report",
+        show_report,
+        summary="participation and progress for this community",
+        coach=True,
+    )
