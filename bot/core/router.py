@@ -1,11 +1,19 @@
 """The command router: words -> handler, with usage, help and coach-only marks.
 
-Registration works as a decorator or a plain call:
+Handlers are module-level, typed functions; each feature's `register(router)` lists its
+registrations in plain-call form, in the order `help` shows the commands:
 
-    @router.command("goal add", usage="goal add <text>", summary="add a goal")
     async def add_goal(ctx: Context, args: str) -> None: ...
 
-    router.action("endorse", endorse)
+    def register(router: Router) -> None:
+        router.command("goal add", add_goal, usage="goal add <text>", summary="set a goal")
+        router.action("endorse", press_endorse)
+        router.flow("checkin", checkin_step, waiting="your check-in")
+        router.on("reaction", endorse_by_reaction, wanted=endorsable)
+
+Each registration also works as a decorator (`@router.action("endorse")`). Registering the
+same command words, action id, flow name or listener kind twice raises ValueError: a second
+registration would otherwise silently replace the first.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from sqlmodel import Session
 
@@ -26,6 +34,10 @@ ActionHandler = Callable[[Context], Awaitable[None]]
 FlowHandler = Callable[[Context, str, str, dict[str, Any]], Awaitable[None]]
 Wanted = Callable[[Session, Settings, Event], bool]
 
+C = TypeVar("C", bound=CommandHandler)
+A = TypeVar("A", bound=ActionHandler)
+F = TypeVar("F", bound=FlowHandler)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Command:
@@ -35,6 +47,12 @@ class Command:
     handler: CommandHandler
     coach: bool = False
     needs_args: bool = False
+
+
+def _once(table: dict[str, Any], key: str, what: str) -> None:
+    """Refuse a second registration under `key`: it would silently replace the first."""
+    if key in table:
+        raise ValueError(f"{what} {key!r} registered twice")
 
 
 class Router:
@@ -48,19 +66,45 @@ class Router:
         self.wanted: dict[str, Wanted] = {}
         self.waiting: dict[str, str] = {}
 
+    @overload
     def command(
         self,
         words: str,
-        handler: CommandHandler | None = None,
+        handler: C,
         *,
         usage: str | None = None,
         summary: str,
         coach: bool = False,
         needs_args: bool = False,
-    ) -> Any:
-        def register(fn: CommandHandler) -> CommandHandler:
-            if words in self.commands:
-                raise ValueError(f"command {words!r} registered twice")
+    ) -> C: ...
+
+    @overload
+    def command(
+        self,
+        words: str,
+        handler: None = None,
+        *,
+        usage: str | None = None,
+        summary: str,
+        coach: bool = False,
+        needs_args: bool = False,
+    ) -> Callable[[C], C]: ...
+
+    def command(
+        self,
+        words: str,
+        handler: C | None = None,
+        *,
+        usage: str | None = None,
+        summary: str,
+        coach: bool = False,
+        needs_args: bool = False,
+    ) -> C | Callable[[C], C]:
+        """`words` (one or two, lower case) run `handler(ctx, args)`; `usage` and `summary`
+        are what `help` shows, `coach` marks it coach-only, `needs_args` that it takes words."""
+
+        def register(fn: C) -> C:
+            _once(self.commands, words, "command")
             self.commands[words] = Command(
                 words=words,
                 usage=usage or words,
@@ -73,34 +117,61 @@ class Router:
 
         return register(handler) if handler is not None else register
 
-    def action(self, action_id: str, handler: ActionHandler | None = None) -> Any:
-        def register(fn: ActionHandler) -> ActionHandler:
+    @overload
+    def action(self, action_id: str, handler: A) -> A: ...
+
+    @overload
+    def action(self, action_id: str, handler: None = None) -> Callable[[A], A]: ...
+
+    def action(self, action_id: str, handler: A | None = None) -> A | Callable[[A], A]:
+        """A button press or form submit with this `action_id` runs `handler(ctx)`."""
+
+        def register(fn: A) -> A:
+            _once(self.actions, action_id, "action")
             self.actions[action_id] = fn
             return fn
 
         return register(handler) if handler is not None else register
 
+    @overload
+    def flow(self, name: str, handler: F, *, waiting: str = "my question") -> F: ...
+
+    @overload
     def flow(
-        self, name: str, handler: FlowHandler | None = None, *, waiting: str = "my question"
-    ) -> Any:
+        self, name: str, handler: None = None, *, waiting: str = "my question"
+    ) -> Callable[[F], F]: ...
+
+    def flow(
+        self, name: str, handler: F | None = None, *, waiting: str = "my question"
+    ) -> F | Callable[[F], F]:
         """A multi-step conversation in the DM. `waiting` names its open question when a
         command runs meanwhile ("your check-in"): commands always run, the question waits."""
 
-        def register(fn: FlowHandler) -> FlowHandler:
+        def register(fn: F) -> F:
+            _once(self.flows, name, "flow")
             self.flows[name] = fn
             self.waiting[name] = waiting
             return fn
 
         return register(handler) if handler is not None else register
 
+    @overload
+    def on(self, kind: str, handler: A, *, wanted: Wanted | None = None) -> A: ...
+
+    @overload
     def on(
-        self, kind: str, handler: ActionHandler | None = None, *, wanted: Wanted | None = None
-    ) -> Any:
+        self, kind: str, handler: None = None, *, wanted: Wanted | None = None
+    ) -> Callable[[A], A]: ...
+
+    def on(
+        self, kind: str, handler: A | None = None, *, wanted: Wanted | None = None
+    ) -> A | Callable[[A], A]:
         """Listen for `reaction`, `joined`, `thread_reply` or `dm_text` events. `wanted`, when
         given, is asked first (a read, before anything about the person is stored or looked
         up): most reactions are nothing to the bot and must leave no trace."""
 
-        def register(fn: ActionHandler) -> ActionHandler:
+        def register(fn: A) -> A:
+            _once(self.listeners, kind, "listener")
             self.listeners[kind] = fn
             if wanted is not None:
                 self.wanted[kind] = wanted

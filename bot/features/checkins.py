@@ -203,111 +203,125 @@ def community_of(session: Session, member: Member, checkin: CheckIn) -> Communit
     ).first()
 
 
+async def checkin_now(ctx: Context, args: str) -> None:
+    """`checkin [n]`: open a check-in on a goal now, always in the DM (it is private)."""
+    goal = None
+    if args:
+        if not args.isdigit():
+            raise UsageError("Usage: `checkin` or `checkin <goal number>` (see `goal list`).")
+        goal = ctx.session.exec(
+            select(Goal).where(Goal.member_id == ctx.member.id, Goal.number == int(args))
+        ).first()
+        if goal is None:
+            raise UsageError(f"You have no goal {args}. `goal list` shows their numbers.")
+    checkin = open_checkin(
+        ctx.session,
+        member=ctx.member,
+        now=ctx.now,
+        goal=goal,
+        community_id=ctx.community.id if ctx.community else None,
+    )
+    text, card = question_card(
+        ctx.prompts, checkin, goal or ctx.session.get(Goal, checkin.goal_id or 0)
+    )
+    if ctx.conversation.is_dm:
+        ctx.reply(text, card)
+    else:
+        ctx.reply("I've sent you a check-in as a direct message — it stays private.")
+        ctx.dm(text, card)
+
+
+async def checkin_step(ctx: Context, step: str, text: str, data: dict[str, Any]) -> None:
+    """A typed answer to the open check-in: its rating, then its reflection."""
+    checkin = ctx.owned(CheckIn, data.get("checkin", ""))
+    if checkin is None or checkin.status != "open":
+        ctx.clear_flow()
+        ctx.reply("That check-in has closed. Type `checkin` to start a new one.")
+        return
+    take_answer(ctx, checkin, step, text)
+
+
+async def rate_checkin(ctx: Context) -> None:
+    """A rating button (0–10), with the reflection where the card holds a text box."""
+    event = ctx.event
+    assert isinstance(event, ActionEvent)
+    checkin_id, _, rating = event.value.partition(":")
+    checkin = _checkin_of(ctx, checkin_id)
+    if not rating.isdigit() or not 0 <= int(rating) <= 10:
+        raise UsageError("Ratings go from 0 to 10. Please press one of the buttons.")
+    if checkin.status != "open":
+        ctx.reply(
+            f"You already answered this check-in ({checkin.rating}/10). `checkin` starts a new one."
+        )
+        return
+    checkin.rating = int(rating)
+    reflection = (event.values.get("reflection") or "").strip()
+    if len(reflection) > MAX_REFLECTION:
+        raise UsageError(
+            f"That's {len(reflection):,} characters; please keep a check-in reflection under "
+            f"{MAX_REFLECTION:,}. Nothing was saved — try a shorter version."
+        )
+    if reflection:
+        checkin.reflection = reflection
+    ctx.session.add(checkin)
+    if checkin.reflection:
+        _finish(ctx, checkin)
+        return
+    ctx.set_flow("checkin", "reflection", {"checkin": checkin.id})
+    ctx.reply(
+        ctx.prompts.checkin_text("ask_reflection", rating=checkin.rating, band=band(checkin.rating))
+    )
+
+
+async def share_checkin(ctx: Context) -> None:
+    """*Share with my community*: post the answered check-in to its channel."""
+    event = ctx.event
+    assert isinstance(event, ActionEvent)
+    checkin = _checkin_of(ctx, event.value)
+    if checkin.rating is None:
+        raise UsageError("Finish the check-in first, then you can share it.")
+    community = community_of(ctx.session, ctx.member, checkin)
+    if community is None:
+        raise UsageError("You're not in a PLN community yet, so there's nowhere to share this.")
+    if checkin.shared:
+        ctx.reply("You already shared this check-in.")
+        return
+    checkin.shared = True
+    ctx.session.add(checkin)
+    goal = _goal_text(ctx, checkin)
+    text = (
+        f"{ctx.member.display_name or 'A member'} shared a check-in on “{goal[:200]}”: "
+        f"{checkin.rating}/10 ({band(checkin.rating)})."
+    )
+    if checkin.reflection:
+        text += f"\n> {checkin.reflection[:1500]}"
+    ctx.post(
+        text,
+        link=Link(kind="checkin", object_id=checkin.id or 0),  # so `forget` finds it
+        conversation=ConversationRef(
+            platform=ctx.user.platform,
+            workspace_id=ctx.user.workspace_id,
+            channel_id=community.channel_id,
+        ),
+    )
+    ctx.reply(f"Shared with {community.name}. Thank you for opening up your practice!")
+
+
+async def answer_unknown_dm(ctx: Context) -> None:
+    """A DM that is no command and answers no question: say what I can do."""
+    ctx.reply(
+        "I didn't catch that. Type `help` to see what I can do, or `checkin` to reflect on a goal."
+    )
+
+
 def register(router: Router) -> None:
-    @router.command("checkin", usage="checkin [goal number]", summary="check in on a goal now")
-    async def checkin_now(ctx: Context, args: str) -> None:
-        goal = None
-        if args:
-            if not args.isdigit():
-                raise UsageError("Usage: `checkin` or `checkin <goal number>` (see `goal list`).")
-            goal = ctx.session.exec(
-                select(Goal).where(Goal.member_id == ctx.member.id, Goal.number == int(args))
-            ).first()
-            if goal is None:
-                raise UsageError(f"You have no goal {args}. `goal list` shows their numbers.")
-        checkin = open_checkin(
-            ctx.session,
-            member=ctx.member,
-            now=ctx.now,
-            goal=goal,
-            community_id=ctx.community.id if ctx.community else None,
-        )
-        text, card = question_card(
-            ctx.prompts, checkin, goal or ctx.session.get(Goal, checkin.goal_id or 0)
-        )
-        if ctx.conversation.is_dm:
-            ctx.reply(text, card)
-        else:
-            ctx.reply("I've sent you a check-in as a direct message — it stays private.")
-            ctx.dm(text, card)
-
-    @router.flow("checkin", waiting="your check-in")
-    async def checkin_step(ctx: Context, step: str, text: str, data: dict[str, Any]) -> None:
-        checkin = ctx.owned(CheckIn, data.get("checkin", ""))
-        if checkin is None or checkin.status != "open":
-            ctx.clear_flow()
-            ctx.reply("That check-in has closed. Type `checkin` to start a new one.")
-            return
-        take_answer(ctx, checkin, step, text)
-
-    @router.action("checkin_rate")
-    async def rate(ctx: Context) -> None:
-        event = ctx.event
-        assert isinstance(event, ActionEvent)
-        checkin_id, _, rating = event.value.partition(":")
-        checkin = _checkin_of(ctx, checkin_id)
-        if not rating.isdigit() or not 0 <= int(rating) <= 10:
-            raise UsageError("Ratings go from 0 to 10. Please press one of the buttons.")
-        if checkin.status != "open":
-            ctx.reply(
-                f"You already answered this check-in ({checkin.rating}/10). `checkin` starts a new one."
-            )
-            return
-        checkin.rating = int(rating)
-        reflection = (event.values.get("reflection") or "").strip()
-        if len(reflection) > MAX_REFLECTION:
-            raise UsageError(
-                f"That's {len(reflection):,} characters; please keep a check-in reflection under "
-                f"{MAX_REFLECTION:,}. Nothing was saved — try a shorter version."
-            )
-        if reflection:
-            checkin.reflection = reflection
-        ctx.session.add(checkin)
-        if checkin.reflection:
-            _finish(ctx, checkin)
-            return
-        ctx.set_flow("checkin", "reflection", {"checkin": checkin.id})
-        ctx.reply(
-            ctx.prompts.checkin_text(
-                "ask_reflection", rating=checkin.rating, band=band(checkin.rating)
-            )
-        )
-
-    @router.action("checkin_share")
-    async def share(ctx: Context) -> None:
-        event = ctx.event
-        assert isinstance(event, ActionEvent)
-        checkin = _checkin_of(ctx, event.value)
-        if checkin.rating is None:
-            raise UsageError("Finish the check-in first, then you can share it.")
-        community = community_of(ctx.session, ctx.member, checkin)
-        if community is None:
-            raise UsageError("You're not in a PLN community yet, so there's nowhere to share this.")
-        if checkin.shared:
-            ctx.reply("You already shared this check-in.")
-            return
-        checkin.shared = True
-        ctx.session.add(checkin)
-        goal = _goal_text(ctx, checkin)
-        text = (
-            f"{ctx.member.display_name or 'A member'} shared a check-in on “{goal[:200]}”: "
-            f"{checkin.rating}/10 ({band(checkin.rating)})."
-        )
-        if checkin.reflection:
-            text += f"\n> {checkin.reflection[:1500]}"
-        ctx.post(
-            text,
-            link=Link(kind="checkin", object_id=checkin.id or 0),  # so `forget` finds it
-            conversation=ConversationRef(
-                platform=ctx.user.platform,
-                workspace_id=ctx.user.workspace_id,
-                channel_id=community.channel_id,
-            ),
-        )
-        ctx.reply(f"Shared with {community.name}. Thank you for opening up your practice!")
-
-    @router.on("dm_text")
-    async def dm_text(ctx: Context) -> None:
-        ctx.reply(
-            "I didn't catch that. Type `help` to see what I can do, or `checkin` to reflect on a goal."
-        )
+    router.command(
+        "checkin",
+        checkin_now,
+        usage="checkin [goal number]",
+        summary="check in on a goal now",
+    )
+    router.flow("checkin", checkin_step, waiting="your check-in")
+    router.action("checkin_rate", rate_checkin)
+    router.action("checkin_share", share_checkin)
+    router.on("dm_text", answer_unknown_dm)

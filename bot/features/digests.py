@@ -351,44 +351,6 @@ def _need_community(ctx: Context) -> Community:
     return ctx.community
 
 
-def register(router: Router) -> None:
-    @router.command(
-        "digest preview",
-        usage="digest preview [YYYY-Www]",
-        summary="preview this week's digest (only you see it)",
-        coach=True,
-    )
-    async def preview(ctx: Context, args: str) -> None:
-        community = _need_community(ctx)
-        week = _week_arg(args) or current_week(community, ctx.now)
-        ranked = rank_artifacts(ctx.session, community, week)
-        intro = await prepare_intro(
-            ctx.session, ctx.prompts, ctx.llm, community, week, ranked, asker=ctx.ask
-        )
-        text, card = render_digest(
-            ctx.session,
-            ctx.prompts,
-            community,
-            week,
-            ranked,
-            intro=intro,
-            min_group=ctx.settings.min_group,
-        )
-        ctx.reply(text, card)
-
-    @router.command("digest post", summary="post this week's digest to the community", coach=True)
-    async def post(ctx: Context, args: str) -> None:
-        community = _need_community(ctx)
-        week = current_week(community, ctx.now)
-        if schedule_digest(ctx.session, community, week, ctx.now):
-            ctx.wake_outbox = True
-            ctx.reply(f"This week's digest ({week_of(week)}) is on its way to the channel.")
-        else:
-            ctx.reply(
-                f"The digest for the {week_of(week)} was already posted (or is on its way); I won't post it twice."
-            )
-
-
 def _week_arg(args: str) -> str | None:
     if not args:
         return None
@@ -399,3 +361,52 @@ def _week_arg(args: str) -> str | None:
             "Usage: `digest preview [YYYY-Www]`, e.g. `digest preview 2026-W48`."
         ) from exc
     return args.strip()
+
+
+async def preview_digest(ctx: Context, args: str) -> None:
+    """`digest preview [week]`: the digest as it would post, to the coach only."""
+    community = _need_community(ctx)
+    week = _week_arg(args) or current_week(community, ctx.now)
+    ranked = rank_artifacts(ctx.session, community, week)
+    intro = await prepare_intro(
+        ctx.session, ctx.prompts, ctx.llm, community, week, ranked, asker=ctx.ask
+    )
+    text, card = render_digest(
+        ctx.session,
+        ctx.prompts,
+        community,
+        week,
+        ranked,
+        intro=intro,
+        min_group=ctx.settings.min_group,
+    )
+    ctx.reply(text, card)
+
+
+async def post_digest(ctx: Context, args: str) -> None:
+    """`digest post`: queue this week's digest for the channel, once per week."""
+    community = _need_community(ctx)
+    week = current_week(community, ctx.now)
+    if schedule_digest(ctx.session, community, week, ctx.now):
+        ctx.wake_outbox = True
+        ctx.reply(f"This week's digest ({week_of(week)}) is on its way to the channel.")
+    else:
+        ctx.reply(
+            f"The digest for the {week_of(week)} was already posted (or is on its way); I won't post it twice."
+        )
+
+
+def register(router: Router) -> None:
+    router.command(
+        "digest preview",
+        preview_digest,
+        usage="digest preview [YYYY-Www]",
+        summary="preview this week's digest (only you see it)",
+        coach=True,
+    )
+    router.command(
+        "digest post",
+        post_digest,
+        summary="post this week's digest to the community",
+        coach=True,
+    )

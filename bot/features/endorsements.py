@@ -138,75 +138,82 @@ def refresh_card(ctx: Context, artifact: Artifact) -> None:
     )
 
 
-def register(router: Router) -> None:
-    @router.action("endorse")
-    async def press_endorse(ctx: Context) -> None:
-        event = ctx.event
-        assert isinstance(event, ActionEvent)
-        artifact = _artifact(ctx, event.value)
-        existing = _existing(ctx, artifact)
-        if existing is not None and ctx.now - existing.created_at < DOUBLE_CLICK:
-            return  # a double click: the first press already counted
-        if existing is not None:
-            withdraw(ctx, artifact)
-            ctx.reply(f"Endorsement withdrawn from “{artifact.title}”.")
-        else:
-            endorse(ctx, artifact)
-            ctx.reply(f"You endorsed “{artifact.title}”. Press again to withdraw.")
-        refresh_card(ctx, artifact)
+async def press_endorse(ctx: Context) -> None:
+    """The Endorse button toggles: a second press withdraws; a double click counts once."""
+    event = ctx.event
+    assert isinstance(event, ActionEvent)
+    artifact = _artifact(ctx, event.value)
+    existing = _existing(ctx, artifact)
+    if existing is not None and ctx.now - existing.created_at < DOUBLE_CLICK:
+        return  # a double click: the first press already counted
+    if existing is not None:
+        withdraw(ctx, artifact)
+        ctx.reply(f"Endorsement withdrawn from “{artifact.title}”.")
+    else:
+        endorse(ctx, artifact)
+        ctx.reply(f"You endorsed “{artifact.title}”. Press again to withdraw.")
+    refresh_card(ctx, artifact)
 
-    @router.action("endorse_note_open")
-    async def open_note(ctx: Context) -> None:
-        event = ctx.event
-        assert isinstance(event, ActionEvent)
-        artifact = _artifact(ctx, event.value)
-        ctx.reply(
-            f"Why endorse “{artifact.title}”? What would you borrow?",
-            Card(
-                title="Endorse with a note",
-                body=artifact.title,
-                inputs=(
-                    Input(
-                        id="note",
-                        label="What would you borrow from it?",
-                        kind="multiline",
-                        optional=False,
-                        max_length=MAX_NOTE,
-                    ),
-                ),
-                submit=Button(
-                    label="Endorse",
-                    action_id="endorse_note",
-                    value=str(artifact.id),
-                    style="primary",
+
+async def open_endorse_note(ctx: Context) -> None:
+    """*Endorse with a note*: the form that asks what they would borrow."""
+    event = ctx.event
+    assert isinstance(event, ActionEvent)
+    artifact = _artifact(ctx, event.value)
+    ctx.reply(
+        f"Why endorse “{artifact.title}”? What would you borrow?",
+        Card(
+            title="Endorse with a note",
+            body=artifact.title,
+            inputs=(
+                Input(
+                    id="note",
+                    label="What would you borrow from it?",
+                    kind="multiline",
+                    optional=False,
+                    max_length=MAX_NOTE,
                 ),
             ),
-        )
+            submit=Button(
+                label="Endorse",
+                action_id="endorse_note",
+                value=str(artifact.id),
+                style="primary",
+            ),
+        ),
+    )
 
-    @router.action("endorse_note")
-    async def endorse_with_note(ctx: Context) -> None:
-        event = ctx.event
-        assert isinstance(event, ActionEvent)
-        artifact = _artifact(ctx, event.value)
-        note = (event.values.get("note") or "").strip()
-        if len(note) > MAX_NOTE:
-            raise UsageError(
-                f"Please keep your note under {MAX_NOTE:,} characters. Nothing was saved."
-            )
-        endorse(ctx, artifact, note=note)
-        ctx.reply(f"You endorsed “{artifact.title}” with a note. Thank you!")
+
+async def endorse_with_note(ctx: Context) -> None:
+    """The note form's *Endorse*: endorse with the note (or change the note)."""
+    event = ctx.event
+    assert isinstance(event, ActionEvent)
+    artifact = _artifact(ctx, event.value)
+    note = (event.values.get("note") or "").strip()
+    if len(note) > MAX_NOTE:
+        raise UsageError(f"Please keep your note under {MAX_NOTE:,} characters. Nothing was saved.")
+    endorse(ctx, artifact, note=note)
+    ctx.reply(f"You endorsed “{artifact.title}” with a note. Thank you!")
+    refresh_card(ctx, artifact)
+
+
+async def endorse_by_reaction(ctx: Context) -> None:
+    """The endorsing reaction added to a share endorses it; removed, withdraws."""
+    event = ctx.event
+    assert isinstance(event, ReactionEvent) and ctx.workspace.id is not None
+    posted = _reacted_share(ctx.session, ctx.settings, event)
+    if posted is None:
+        return
+    artifact = ctx.session.get(Artifact, posted.object_id)
+    if artifact is None or artifact.author_id == ctx.member.id:
+        return  # reacting to one's own share is not an endorsement
+    changed = endorse(ctx, artifact) if event.added else withdraw(ctx, artifact)
+    if changed:
         refresh_card(ctx, artifact)
 
-    @router.on("reaction", wanted=endorsable)
-    async def reaction(ctx: Context) -> None:
-        event = ctx.event
-        assert isinstance(event, ReactionEvent) and ctx.workspace.id is not None
-        posted = _reacted_share(ctx.session, ctx.settings, event)
-        if posted is None:
-            return
-        artifact = ctx.session.get(Artifact, posted.object_id)
-        if artifact is None or artifact.author_id == ctx.member.id:
-            return  # reacting to one's own share is not an endorsement
-        changed = endorse(ctx, artifact) if event.added else withdraw(ctx, artifact)
-        if changed:
-            refresh_card(ctx, artifact)
+
+def register(router: Router) -> None:
+    router.action("endorse", press_endorse)
+    router.action("endorse_note_open", open_endorse_note)
+    router.action("endorse_note", endorse_with_note)
+    router.on("reaction", endorse_by_reaction, wanted=endorsable)

@@ -235,72 +235,74 @@ def create_artifact(
     ctx.post(text, card, link=Link(kind="artifact", object_id=artifact.id), live=True)
 
 
-def register(router: Router) -> None:
-    @router.command(
-        "share", usage=SHARE_USAGE, summary="share evidence of your practice with this community"
-    )
-    async def share(ctx: Context, args: str) -> None:
-        if not args:
-            if ctx.community is None:
-                raise UsageError(f"Usage: `{SHARE_USAGE}` in a community channel.")
-            if not isinstance(ctx.platform, FormCheck) or ctx.platform.shows_forms(
-                ctx.conversation
-            ):
-                ctx.reply(f"Usage: `{SHARE_USAGE}` — or fill in this form.", share_form())
-                return
-            # No form can open from here (a Slack @mention): a button opens it.
-            text = f"Usage: `{SHARE_USAGE}` — or open the form."
-            ctx.reply(
-                text,
-                Card(
-                    body=text,
-                    buttons=(
-                        Button(
-                            label="Open the share form", action_id="share_open", style="primary"
-                        ),
-                    ),
-                ),
-            )
-            return
-        first, _, rest = args.partition(" ")
-        url = validate_url(first)
-        title, description = split_title(rest, fallback=url)
-        create_artifact(ctx, url=url, title=title, description=description)
-
-    @router.action("share_open")
-    async def share_open(ctx: Context) -> None:
+async def share_evidence(ctx: Context, args: str) -> None:
+    """`share <url> [title and notes]`, or the share form when there are no words."""
+    if not args:
         if ctx.community is None:
             raise UsageError(f"Usage: `{SHARE_USAGE}` in a community channel.")
-        ctx.reply("Here is the share form.", share_form())
-
-    @router.action("share_read")
-    async def share_read(ctx: Context) -> None:
-        event = ctx.event
-        assert isinstance(event, ActionEvent)
-        artifact = ctx.owned(Artifact, event.value)
-        if artifact is None:
-            raise UsageError("That share isn't here any more, so there is nothing to read.")
-        read_all(ctx, artifact)
-
-    @router.action("share_submit")
-    async def share_submit(ctx: Context) -> None:
-        event = ctx.event
-        assert isinstance(event, ActionEvent)
-        values = event.values
-        file_ref = (values.get("file_ref") or "").strip() or None
-        raw_url = (values.get("url") or "").strip()
-        if not raw_url and not file_ref:
-            raise UsageError("Please add a link to your evidence, then share again.")
-        url = validate_url(raw_url) if raw_url else None
-        title = (values.get("title") or "").strip()[:MAX_TITLE] or (url or file_ref or "Evidence")
-        if ctx.community is None and event.value:
-            ctx.community = community_for_channel(
-                ctx.session, workspace_id=ctx.workspace.id or 0, channel_id=event.value
-            )
-        create_artifact(
-            ctx,
-            url=url,
-            title=title,
-            description=(values.get("description") or "").strip(),
-            file_ref=file_ref,
+        if not isinstance(ctx.platform, FormCheck) or ctx.platform.shows_forms(ctx.conversation):
+            ctx.reply(f"Usage: `{SHARE_USAGE}` — or fill in this form.", share_form())
+            return
+        # No form can open from here (a Slack @mention): a button opens it.
+        text = f"Usage: `{SHARE_USAGE}` — or open the form."
+        ctx.reply(
+            text,
+            Card(
+                body=text,
+                buttons=(
+                    Button(label="Open the share form", action_id="share_open", style="primary"),
+                ),
+            ),
         )
+        return
+    first, _, rest = args.partition(" ")
+    url = validate_url(first)
+    title, description = split_title(rest, fallback=url)
+    create_artifact(ctx, url=url, title=title, description=description)
+
+
+async def read_share(ctx: Context) -> None:
+    """*Read all*: the whole of a share's notes, privately to whoever pressed it."""
+    event = ctx.event
+    assert isinstance(event, ActionEvent)
+    artifact = ctx.owned(Artifact, event.value)
+    if artifact is None:
+        raise UsageError("That share isn't here any more, so there is nothing to read.")
+    read_all(ctx, artifact)
+
+
+async def submit_share_form(ctx: Context) -> None:
+    """The share form's *Share*: post the artifact to its community."""
+    event = ctx.event
+    assert isinstance(event, ActionEvent)
+    values = event.values
+    file_ref = (values.get("file_ref") or "").strip() or None
+    raw_url = (values.get("url") or "").strip()
+    if not raw_url and not file_ref:
+        raise UsageError("Please add a link to your evidence, then share again.")
+    url = validate_url(raw_url) if raw_url else None
+    title = (values.get("title") or "").strip()[:MAX_TITLE] or (url or file_ref or "Evidence")
+    if ctx.community is None and event.value:
+        ctx.community = community_for_channel(
+            ctx.session, workspace_id=ctx.workspace.id or 0, channel_id=event.value
+        )
+    create_artifact(
+        ctx,
+        url=url,
+        title=title,
+        description=(values.get("description") or "").strip(),
+        file_ref=file_ref,
+    )
+
+
+def register(router: Router) -> None:
+    router.command(
+        "share",
+        share_evidence,
+        usage=SHARE_USAGE,
+        summary="share evidence of your practice with this community",
+    )
+    # "share_open" (the *Open the share form* button) is home.py's: it also finds the
+    # member's community when pressed outside one (the home tab).
+    router.action("share_read", read_share)
+    router.action("share_submit", submit_share_form)

@@ -41,68 +41,82 @@ def goal_line(session: Session, goal: Goal) -> str:
     return f"{goal.number}. {mark}{goal.text}{rated}"
 
 
-def register(router: Router) -> None:
-    @router.command(
-        "goal add", usage="goal add <text>", summary="set a professional goal", needs_args=True
+async def add_goal(ctx: Context, args: str) -> None:
+    """Save `args` as the member's next numbered goal."""
+    if len(args) > MAX_GOAL:
+        raise UsageError(
+            f"That goal is {len(args):,} characters; please keep it under {MAX_GOAL:,} "
+            "(a sentence or two works best). Nothing was saved."
+        )
+    highest = ctx.session.exec(
+        select(sa.func.max(Goal.number)).where(Goal.member_id == ctx.member.id)
+    ).one()
+    goal = Goal(member_id=ctx.member.id, number=(highest or 0) + 1, text=args, created_at=ctx.now)
+    ctx.session.add(goal)
+    ctx.reply(
+        f"Goal {goal.number} saved: {args}\nI'll ask how it's going at check-in time; "
+        "`checkin` to reflect now."
     )
-    async def add(ctx: Context, args: str) -> None:
-        if len(args) > MAX_GOAL:
-            raise UsageError(
-                f"That goal is {len(args):,} characters; please keep it under {MAX_GOAL:,} "
-                "(a sentence or two works best). Nothing was saved."
-            )
-        highest = ctx.session.exec(
-            select(sa.func.max(Goal.number)).where(Goal.member_id == ctx.member.id)
-        ).one()
-        goal = Goal(
-            member_id=ctx.member.id, number=(highest or 0) + 1, text=args, created_at=ctx.now
-        )
-        ctx.session.add(goal)
-        ctx.reply(
-            f"Goal {goal.number} saved: {args}\nI'll ask how it's going at check-in time; "
-            "`checkin` to reflect now."
-        )
 
-    @router.command("goal list", usage="goal list [page]", summary="your goals and latest ratings")
-    async def list_goals(ctx: Context, args: str) -> None:
-        goals = member_goals(ctx.session, ctx.member)
-        if not goals:
-            ctx.reply("You have no goals yet. Add one with `goal add <text>`.")
-            return
-        pages = (len(goals) + PAGE - 1) // PAGE
-        if args and (not args.isdigit() or not 1 <= int(args) <= pages):
-            raise UsageError(f"Usage: `goal list [page]` — you have {pages} page(s) of goals.")
-        page = int(args) if args else 1
-        shown = goals[(page - 1) * PAGE : page * PAGE]
-        lines = [goal_line(ctx.session, goal) for goal in shown]
-        more = f"\nPage {page} of {pages}: `goal list {page + 1}` for more." if page < pages else ""
-        ctx.reply(
-            "Your goals:\n" + "\n".join(lines) + more,
-            Card(
-                title="Your goals" if pages == 1 else f"Your goals ({page}/{pages})",
-                fields=tuple(
-                    Field(label=str(g.number), value=line)
-                    for g, line in zip(shown, lines, strict=True)
-                ),
-                footer=more.strip(),
+
+async def list_goals(ctx: Context, args: str) -> None:
+    """One page of the member's goals with each one's latest rating."""
+    goals = member_goals(ctx.session, ctx.member)
+    if not goals:
+        ctx.reply("You have no goals yet. Add one with `goal add <text>`.")
+        return
+    pages = (len(goals) + PAGE - 1) // PAGE
+    if args and (not args.isdigit() or not 1 <= int(args) <= pages):
+        raise UsageError(f"Usage: `goal list [page]` — you have {pages} page(s) of goals.")
+    page = int(args) if args else 1
+    shown = goals[(page - 1) * PAGE : page * PAGE]
+    lines = [goal_line(ctx.session, goal) for goal in shown]
+    more = f"\nPage {page} of {pages}: `goal list {page + 1}` for more." if page < pages else ""
+    ctx.reply(
+        "Your goals:\n" + "\n".join(lines) + more,
+        Card(
+            title="Your goals" if pages == 1 else f"Your goals ({page}/{pages})",
+            fields=tuple(
+                Field(label=str(g.number), value=line) for g, line in zip(shown, lines, strict=True)
             ),
-        )
-
-    @router.command(
-        "goal done", usage="goal done <n>", summary="mark goal n as achieved", needs_args=True
+            footer=more.strip(),
+        ),
     )
-    async def done(ctx: Context, args: str) -> None:
-        if not args.isdigit():
-            raise UsageError("Usage: `goal done <n>` with the goal's number from `goal list`.")
-        goal = ctx.session.exec(
-            select(Goal).where(Goal.member_id == ctx.member.id, Goal.number == int(args))
-        ).first()
-        if goal is None:
-            raise UsageError(f"You have no goal {args}. `goal list` shows their numbers.")
-        if goal.status == "done":
-            ctx.reply(f"Goal {goal.number} is already marked done. Well done again!")
-            return
-        goal.status = "done"
-        goal.done_at = ctx.now
-        ctx.session.add(goal)
-        ctx.reply(f"Goal {goal.number} marked done: {goal.text}. Congratulations!")
+
+
+async def mark_goal_done(ctx: Context, args: str) -> None:
+    """Mark goal number `args` as achieved (once; a second time only congratulates)."""
+    if not args.isdigit():
+        raise UsageError("Usage: `goal done <n>` with the goal's number from `goal list`.")
+    goal = ctx.session.exec(
+        select(Goal).where(Goal.member_id == ctx.member.id, Goal.number == int(args))
+    ).first()
+    if goal is None:
+        raise UsageError(f"You have no goal {args}. `goal list` shows their numbers.")
+    if goal.status == "done":
+        ctx.reply(f"Goal {goal.number} is already marked done. Well done again!")
+        return
+    goal.status = "done"
+    goal.done_at = ctx.now
+    ctx.session.add(goal)
+    ctx.reply(f"Goal {goal.number} marked done: {goal.text}. Congratulations!")
+
+
+def register(router: Router) -> None:
+    router.command(
+        "goal add",
+        add_goal,
+        usage="goal add <text>",
+        summary="set a professional goal",
+        needs_args=True,
+    )
+    router.command(
+        "goal list", list_goals, usage="goal list [page]", summary="your goals and latest ratings"
+    )
+    router.command(
+        "goal done",
+        mark_goal_done,
+        usage="goal done <n>",
+        summary="mark goal n as achieved",
+        needs_args=True,
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from bot.core.context import Context
 from bot.core.messages import Card
 from bot.core.router import Router
@@ -13,16 +15,20 @@ INTRO = (
 )
 
 
-def register(router: Router) -> None:
-    async def show_help(ctx: Context, args: str) -> None:
-        everyone = [c for c in router.commands.values() if not c.coach]
-        coaches = [c for c in router.commands.values() if c.coach]
-        lines = [INTRO, "", "*Everyone*"]
-        lines += [f"• `{c.usage}` — {c.summary}" for c in everyone]
-        lines += ["", "*Coaches*"]
-        lines += [f"• `{c.usage}` — {c.summary}" for c in coaches]
-        lines += ["", "Endorse a share with its Endorse button (press again to withdraw)."]
-        text = "\n".join(lines)
-        ctx.reply(text, Card(title="PLN Bot", body=text))
+async def show_help(router: Router, ctx: Context, args: str) -> None:
+    """Every command in `router`, in the order the features registered them."""
+    everyone = [c for c in router.commands.values() if not c.coach]
+    coaches = [c for c in router.commands.values() if c.coach]
+    lines = [INTRO, "", "*Everyone*"]
+    lines += [f"• `{c.usage}` — {c.summary}" for c in everyone]
+    lines += ["", "*Coaches*"]
+    lines += [f"• `{c.usage}` — {c.summary}" for c in coaches]
+    lines += ["", "Endorse a share with its Endorse button (press again to withdraw)."]
+    text = "\n".join(lines)
+    ctx.reply(text, Card(title="PLN Bot", body=text))
 
-    router.command("help", show_help, summary="what I do and every command")
+
+def register(router: Router) -> None:
+    # The router is bound now and read when help is asked for, so commands the features
+    # register after this one are listed too.
+    router.command("help", partial(show_help, router), summary="what I do and every command")

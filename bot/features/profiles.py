@@ -226,6 +226,7 @@ async def start_profile(ctx: Context) -> None:
 
 
 async def profile_step(ctx: Context, step: str, text: str, data: dict[str, Any]) -> None:
+    """One typed answer of the profile questions: store it, then ask the next or finish."""
     if step not in STEP_KEYS:
         ctx.clear_flow()
         return
@@ -245,6 +246,7 @@ async def profile_step(ctx: Context, step: str, text: str, data: dict[str, Any])
 
 
 async def save_profile_form(ctx: Context) -> None:
+    """The profile form's *Save profile*: every answer at once."""
     from bot.core.events import ActionEvent
 
     event = ctx.event
@@ -264,52 +266,56 @@ async def save_profile_form(ctx: Context) -> None:
     )
 
 
+async def edit_profile(ctx: Context, args: str) -> None:
+    """`profile`: the form, or the questions one by one where no form shows."""
+    if args:
+        raise UsageError("Usage: `profile` to edit, `profile show` to see it.")
+    await start_profile(ctx)
+
+
+async def show_profile(ctx: Context, args: str) -> None:
+    """`profile show`: the member's profile as it stands."""
+    member = ctx.member
+    fields = tuple(profile_summary(member))
+    text = "\n".join(f"*{f.label}:* {f.value}" for f in fields)
+    if not member.onboarded:
+        text += "\nYou haven't finished your profile yet — type `profile` to set it up."
+    ctx.reply(text, Card(title="Your profile", fields=fields))
+
+
+async def open_profile(ctx: Context) -> None:
+    """The *Set up my profile* / *Use the form instead* buttons."""
+    await start_profile(ctx)
+
+
+async def welcome_member(ctx: Context) -> None:
+    """Someone joined a community channel: add them and welcome them in a DM."""
+    if ctx.community is None:
+        return
+    assert ctx.community.id is not None and ctx.member.id is not None
+    add_membership(ctx.session, community_id=ctx.community.id, member_id=ctx.member.id, now=ctx.now)
+    text = ctx.prompts.checkin_text("welcome", community=ctx.community.name)
+    form = profile_form(ctx.member)  # shown inline where cards hold forms (Teams, web)
+    ctx.dm(
+        text,
+        Card(
+            title=f"Welcome to {ctx.community.name}",
+            body=text,
+            inputs=form.inputs,
+            submit=form.submit,
+            buttons=(Button(label="Set up my profile", action_id="profile_open", style="primary"),),
+        ),
+    )
+
+
 def register(router: Router) -> None:
-    async def profile(ctx: Context, args: str) -> None:
-        if args:
-            raise UsageError("Usage: `profile` to edit, `profile show` to see it.")
-        await start_profile(ctx)
-
-    async def show(ctx: Context, args: str) -> None:
-        member = ctx.member
-        fields = tuple(profile_summary(member))
-        text = "\n".join(f"*{f.label}:* {f.value}" for f in fields)
-        if not member.onboarded:
-            text += "\nYou haven't finished your profile yet — type `profile` to set it up."
-        ctx.reply(text, Card(title="Your profile", fields=fields))
-
-    async def open_profile(ctx: Context) -> None:
-        await start_profile(ctx)
-
-    async def welcome(ctx: Context) -> None:
-        if ctx.community is None:
-            return
-        assert ctx.community.id is not None and ctx.member.id is not None
-        add_membership(
-            ctx.session, community_id=ctx.community.id, member_id=ctx.member.id, now=ctx.now
-        )
-        text = ctx.prompts.checkin_text("welcome", community=ctx.community.name)
-        form = profile_form(ctx.member)  # shown inline where cards hold forms (Teams, web)
-        ctx.dm(
-            text,
-            Card(
-                title=f"Welcome to {ctx.community.name}",
-                body=text,
-                inputs=form.inputs,
-                submit=form.submit,
-                buttons=(
-                    Button(label="Set up my profile", action_id="profile_open", style="primary"),
-                ),
-            ),
-        )
-
     router.command(
         "profile",
-        profile,
+        edit_profile,
         summary="edit your role, strengths, needs, interests, timezone, check-in cadence",
     )
-    router.command("profile show", show, summary="see your profile")
+    router.command("profile show", show_profile, summary="see your profile")
     router.action("profile_save", save_profile_form)
     router.action("profile_open", open_profile)
     router.flow("profile", profile_step, waiting="your profile questions")
-    router.on("joined", welcome)
+    router.on("joined", welcome_member)

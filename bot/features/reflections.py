@@ -139,112 +139,118 @@ def _names_to_scrub(session: Session, member: Member, community_id: int | None) 
     return [p.display_name for p in people] + [p.user_id for p in people]
 
 
+async def prompt_now(ctx: Context, args: str) -> None:
+    """`prompt [element or topic]`: post a reflection prompt in this community now."""
+    community = ctx.community
+    if community is None:
+        raise UsageError("Run `prompt` in a community channel (a coach sets one up with `setup`).")
+    element = ctx.prompts.element_for(args) if args else None
+    topic = args[:200] if args and element is None else None
+    record = create_prompt(
+        ctx.session,
+        ctx.prompts,
+        community=community,
+        now=ctx.now,
+        element=element.key if element else None,
+        topic=topic,
+    )
+    ctx.send(prompt_message(record, ctx.prompts.element_name(record.element), ctx.conversation))
+
+
+async def keep_thread_reply(ctx: Context) -> None:
+    """A reply in a prompt's thread is a shared reflection: keep it."""
+    event = ctx.event
+    thread = event.conversation.thread_id
+    assert thread is not None and ctx.workspace.id is not None
+    posted = find_posted(
+        ctx.session,
+        workspace_id=ctx.workspace.id,
+        channel_id=event.conversation.channel_id,
+        message_ts=thread,
+    )
+    if posted is None or posted.kind != "prompt":
+        return
+    prompt = ctx.session.get(ReflectionPrompt, posted.object_id)
+    if prompt is None:
+        return
+    text = getattr(event, "text", "").strip()
+    if not text:
+        return
+    ctx.session.add(
+        Reflection(
+            member_id=ctx.member.id,
+            prompt_id=prompt.id,
+            community_id=prompt.community_id,
+            text=text[: MAX_REFLECTION * 4],
+            is_private=False,
+            created_at=ctx.now,
+        )
+    )
+    assert ctx.member.id is not None
+    add_membership(
+        ctx.session, community_id=prompt.community_id, member_id=ctx.member.id, now=ctx.now
+    )
+
+
+async def reflect_private(ctx: Context) -> None:
+    """*Reflect privately*: the prompt, worded for this member, in their DM."""
+    event = ctx.event
+    assert isinstance(event, ActionEvent)
+    prompt = ctx.owned(ReflectionPrompt, event.value)
+    if prompt is None:
+        raise UsageError("That prompt is no longer available.")
+    template = next((p for p in ctx.prompts.reflection_prompts if p.id == prompt.prompt_key), None)
+    wording = template.for_role(ctx.member.role) if template else prompt.text
+    community = ctx.session.get(Community, prompt.community_id)
+    assert ctx.member.id is not None
+    wording = await ctx.llm.personalise_prompt(
+        ctx.session,
+        wording,
+        profile=_profile_for_model(ctx.session, ctx.member),
+        member_id=ctx.member.id,
+        community_id=prompt.community_id,
+        week=current_week(community, ctx.now) if community else iso_week(ctx.now.date()),
+        names=_names_to_scrub(ctx.session, ctx.member, prompt.community_id),
+        asker=ctx.ask,
+    )
+    ctx.set_flow("reflection", "text", {"prompt": prompt.id})
+    ctx.dm(f"{wording}\nReply here; only you will see it. (`cancel` to stop)")
+    if not ctx.conversation.is_dm:
+        ctx.reply("I've sent you the prompt as a direct message.")
+
+
+async def save_private_reflection(ctx: Context, step: str, text: str, data: dict[str, Any]) -> None:
+    """The private reflection typed in the DM: saved, seen by its author only."""
+    if len(text) > MAX_REFLECTION:
+        raise UsageError(
+            f"That's {len(text):,} characters; please keep a reflection under {MAX_REFLECTION:,}. "
+            "Nothing was saved."
+        )
+    prompt = ctx.owned(ReflectionPrompt, data.get("prompt", ""))
+    ctx.session.add(
+        Reflection(
+            member_id=ctx.member.id,
+            prompt_id=prompt.id if prompt else None,
+            community_id=prompt.community_id if prompt else None,
+            text=text,
+            is_private=True,
+            created_at=ctx.now,
+        )
+    )
+    ctx.clear_flow()
+    ctx.reply(
+        "Saved your reflection. It's private to you; `export` shows everything you've written."
+    )
+
+
 def register(router: Router) -> None:
-    @router.command(
+    router.command(
         "prompt",
+        prompt_now,
         usage="prompt [element or topic]",
         summary="post a reflection prompt here now",
         coach=True,
     )
-    async def prompt_now(ctx: Context, args: str) -> None:
-        community = ctx.community
-        if community is None:
-            raise UsageError(
-                "Run `prompt` in a community channel (a coach sets one up with `setup`)."
-            )
-        element = ctx.prompts.element_for(args) if args else None
-        topic = args[:200] if args and element is None else None
-        record = create_prompt(
-            ctx.session,
-            ctx.prompts,
-            community=community,
-            now=ctx.now,
-            element=element.key if element else None,
-            topic=topic,
-        )
-        ctx.send(prompt_message(record, ctx.prompts.element_name(record.element), ctx.conversation))
-
-    @router.on("thread_reply")
-    async def thread_reply(ctx: Context) -> None:
-        event = ctx.event
-        thread = event.conversation.thread_id
-        assert thread is not None and ctx.workspace.id is not None
-        posted = find_posted(
-            ctx.session,
-            workspace_id=ctx.workspace.id,
-            channel_id=event.conversation.channel_id,
-            message_ts=thread,
-        )
-        if posted is None or posted.kind != "prompt":
-            return
-        prompt = ctx.session.get(ReflectionPrompt, posted.object_id)
-        if prompt is None:
-            return
-        text = getattr(event, "text", "").strip()
-        if not text:
-            return
-        ctx.session.add(
-            Reflection(
-                member_id=ctx.member.id,
-                prompt_id=prompt.id,
-                community_id=prompt.community_id,
-                text=text[: MAX_REFLECTION * 4],
-                is_private=False,
-                created_at=ctx.now,
-            )
-        )
-        assert ctx.member.id is not None
-        add_membership(
-            ctx.session, community_id=prompt.community_id, member_id=ctx.member.id, now=ctx.now
-        )
-
-    @router.action("reflect_private")
-    async def reflect_private(ctx: Context) -> None:
-        event = ctx.event
-        assert isinstance(event, ActionEvent)
-        prompt = ctx.owned(ReflectionPrompt, event.value)
-        if prompt is None:
-            raise UsageError("That prompt is no longer available.")
-        template = next(
-            (p for p in ctx.prompts.reflection_prompts if p.id == prompt.prompt_key), None
-        )
-        wording = template.for_role(ctx.member.role) if template else prompt.text
-        community = ctx.session.get(Community, prompt.community_id)
-        assert ctx.member.id is not None
-        wording = await ctx.llm.personalise_prompt(
-            ctx.session,
-            wording,
-            profile=_profile_for_model(ctx.session, ctx.member),
-            member_id=ctx.member.id,
-            community_id=prompt.community_id,
-            week=current_week(community, ctx.now) if community else iso_week(ctx.now.date()),
-            names=_names_to_scrub(ctx.session, ctx.member, prompt.community_id),
-            asker=ctx.ask,
-        )
-        ctx.set_flow("reflection", "text", {"prompt": prompt.id})
-        ctx.dm(f"{wording}\nReply here; only you will see it. (`cancel` to stop)")
-        if not ctx.conversation.is_dm:
-            ctx.reply("I've sent you the prompt as a direct message.")
-
-    @router.flow("reflection", waiting="your reflection")
-    async def private_reflection(ctx: Context, step: str, text: str, data: dict[str, Any]) -> None:
-        if len(text) > MAX_REFLECTION:
-            raise UsageError(
-                f"That's {len(text):,} characters; please keep a reflection under {MAX_REFLECTION:,}. "
-                "Nothing was saved."
-            )
-        prompt = ctx.owned(ReflectionPrompt, data.get("prompt", ""))
-        ctx.session.add(
-            Reflection(
-                member_id=ctx.member.id,
-                prompt_id=prompt.id if prompt else None,
-                community_id=prompt.community_id if prompt else None,
-                text=text,
-                is_private=True,
-                created_at=ctx.now,
-            )
-        )
-        ctx.clear_flow()
-        ctx.reply(
-            "Saved your reflection. It's private to you; `export` shows everything you've written."
-        )
+    router.on("thread_reply", keep_thread_reply)
+    router.action("reflect_private", reflect_private)
+    router.flow("reflection", save_private_reflection, waiting="your reflection")
