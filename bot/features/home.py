@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from bot.core.context import Context, UsageError
 from bot.core.messages import Button, Card, Field
 from bot.core.router import Router
+from bot.features.checkins import checkin_now
 from bot.features.evidence import share_form
 from bot.features.goals import goal_line, member_goals
 from storage.models import Artifact, Community, Endorsement, Member, Membership
@@ -23,7 +24,7 @@ def home_card(session: Session, member: Member) -> Card:
         or "No goals yet — add one with `/pln goal add <text>`."
     )
     shares = session.exec(
-        select(Artifact.title, sa.func.count(Endorsement.id))
+        select(Artifact.title, sa.func.count(Endorsement.id))  # type: ignore[arg-type]
         .join(Endorsement, Endorsement.artifact_id == Artifact.id, isouter=True)  # type: ignore[arg-type]
         .where(Artifact.author_id == member.id)
         .group_by(Artifact.id)  # type: ignore[arg-type]
@@ -60,35 +61,38 @@ def home_card(session: Session, member: Member) -> Card:
     )
 
 
-def register(router: Router) -> None:
-    @router.action("checkin_start")
-    async def checkin_start(ctx: Context) -> None:
-        await router.commands["checkin"].handler(ctx, "")
+async def start_checkin(ctx: Context) -> None:
+    """The home card's *Check in now* button: the same as typing `checkin`."""
+    await checkin_now(ctx, "")
 
-    @router.action("share_open")
-    async def share_open(ctx: Context) -> None:
-        community = (
-            ctx.community
-            or ctx.session.exec(
-                select(Community)
-                .join(Membership, Membership.community_id == Community.id)  # type: ignore[arg-type]
-                .where(Membership.member_id == ctx.member.id)
-                .order_by(Community.id)  # type: ignore[arg-type]
-            ).first()
-        )
-        if community is None:
-            raise UsageError(
-                "Join a PLN community channel first; then you can share evidence there."
-            )
-        form = share_form()
-        assert form.submit is not None
-        submit = Button(
-            label=form.submit.label,
-            action_id=form.submit.action_id,
-            value=community.channel_id,
-            style="primary",
-        )
-        ctx.reply(
-            f"Share evidence with {community.name}.",
-            Card(title=form.title, body=form.body, inputs=form.inputs, submit=submit),
-        )
+
+async def open_share_form(ctx: Context) -> None:
+    """The share form for this channel's community, else the member's first (the home tab)."""
+    community = (
+        ctx.community
+        or ctx.session.exec(
+            select(Community)
+            .join(Membership, Membership.community_id == Community.id)  # type: ignore[arg-type]
+            .where(Membership.member_id == ctx.member.id)
+            .order_by(Community.id)  # type: ignore[arg-type]
+        ).first()
+    )
+    if community is None:
+        raise UsageError("Join a PLN community channel first; then you can share evidence there.")
+    form = share_form()
+    assert form.submit is not None
+    submit = Button(
+        label=form.submit.label,
+        action_id=form.submit.action_id,
+        value=community.channel_id,
+        style="primary",
+    )
+    ctx.reply(
+        f"Share evidence with {community.name}.",
+        Card(title=form.title, body=form.body, inputs=form.inputs, submit=submit),
+    )
+
+
+def register(router: Router) -> None:
+    router.action("checkin_start", start_checkin)
+    router.action("share_open", open_share_form)
