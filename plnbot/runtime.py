@@ -24,8 +24,8 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.dispatch import Bot
 from bot.core.inbox import InboxWorkers, Intake, Work
 from bot.core.port import Platform
-from bot.schedules.scheduling import ScheduleRunner
 from bot.delivery.sender import OutboxSender
+from bot.schedules.scheduling import ScheduleRunner
 from storage.db import Database, DatabaseError, DatabaseReadOnly
 from storage.inbox import unfinished_work
 from storage.models import KeyValue
@@ -156,6 +156,7 @@ class Runtime:
                 db=self.db,
                 platforms=self.platforms,
                 prompts=self.bot.prompts,
+                kinds=self.bot.router.outbox,
                 clock=self.clock,
                 default_tz=self.settings.timezone,
                 llm=self.bot.llm,

@@ -123,6 +123,7 @@ def story(
         db=db,
         platforms={platform.name: platform},
         prompts=bot.prompts,
+        kinds=bot.router.outbox,
         clock=clock,
         default_tz=settings.timezone,
     )

@@ -250,3 +250,60 @@ def test_the_cycle_check_finds_cycles_and_ignores_what_runs_later(tmp_path: Path
     (tmp_path / "storage" / "y.py").write_text("from storage.x import later\n", "utf-8")
     found = cycles(import_graph(tmp_path))
     assert found == [["bot.a", "bot.inner.b", "bot.c", "bot.a"]]
+
+
+# The rooms of bot/, lowest first. A module imports its own room and the rooms below it,
+# at any depth (inside functions too): delivery knows no feature, features know no calendar,
+# and only the dispatcher, which assembles the bot, sees every room.
+LAYERS = (
+    ("bot.core.events", "bot.core.messages", "bot.core.clock", "bot.core.codec"),
+    ("bot.config", "bot.scoring", "bot.services"),
+    ("bot.core",),
+    ("bot.delivery",),
+    ("bot.features",),
+    ("bot.schedules",),
+    ("bot.core.dispatch",),
+)
+
+
+def layer_of(module: str) -> int | None:
+    """The room `module` is in: its longest matching prefix in LAYERS."""
+    best: tuple[int, int] | None = None
+    for level, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and (
+                best is None or len(prefix) > best[1]
+            ):
+                best = (level, len(prefix))
+    return best[0] if best else None
+
+
+def upward_imports(root: Path = ROOT) -> list[str]:
+    problems = []
+    for path in sorted((root / "bot").rglob("*.py")):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        module = ".".join(parts)
+        mine = layer_of(module)
+        dotted = ".".join(path.relative_to(root).parent.parts)
+        for line, target in imported_modules(path.read_text("utf-8"), dotted):
+            theirs = layer_of(target)
+            if mine is not None and theirs is not None and theirs > mine:
+                problems.append(f"{path.relative_to(root)}:{line} imports {target} (a room above)")
+    return problems
+
+
+def test_no_room_of_the_bot_imports_one_above_it() -> None:
+    assert upward_imports() == []
+
+
+def test_the_rooms_are_where_the_modules_are() -> None:
+    assert layer_of("bot.core.dispatch") == len(LAYERS) - 1
+    assert layer_of("bot.core.router") == layer_of("bot.core") == 2
+    assert layer_of("bot.core.messages") == 0
+    assert layer_of("bot.delivery.rows") < layer_of("bot.features.digests")  # type: ignore[operator]
+    every = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts) for p in (ROOT / "bot").rglob("*.py")
+    }
+    assert all(layer_of(m) is not None for m in every if m.count(".") > 1), "a room not in LAYERS"

@@ -57,6 +57,7 @@ def story_with(settings: Settings, db: Database, clock: FrozenClock) -> Story:
         db=db,
         platforms={platform.name: platform},
         prompts=bot.prompts,
+        kinds=bot.router.outbox,
         clock=clock,
         default_tz=settings.timezone,
         llm=bot.llm,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from bot.core.context import Context
 from bot.core.dispatch import build_router
@@ -96,3 +97,42 @@ def test_the_whole_bot_builds_with_every_name_registered_once() -> None:
     # The *Open the share form* button is the home tab's: it also finds the member's
     # community when pressed outside one.
     assert router.actions["share_open"].__module__ == "bot.features.home"
+
+
+def test_every_outbox_kind_is_declared_by_its_feature_once() -> None:
+    """Delivery draws a row by asking the registry; the features fill it in."""
+    router = build_router()
+    assert router.outbox.kinds == {"checkin", "nudge", "digest", "prompt", "standard"}
+    assert router.outbox.preparer("digest") is not None  # the model's intro, asked first
+    assert router.outbox.live_drawer("artifact") is not None  # share cards redrawn on send
+    with pytest.raises(ValueError, match="outbox kind 'digest' registered twice"):
+        router.outbox.add("digest", lambda due: None)
+    with pytest.raises(ValueError, match="live link kind 'artifact' registered twice"):
+        router.outbox.live("artifact", lambda session, prompts, object_id: None)
+
+
+async def test_a_row_of_a_kind_nobody_declared_fails_and_is_logged(story, db, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A row no feature declared is not guessed at: it fails, once, with the reason kept."""
+    from storage.models import OutboxMessage, Workspace
+
+    await story.command("U_COACH", "help")
+    with db.session() as session:
+        workspace = session.exec(select(Workspace)).first()
+        assert workspace is not None
+        session.add(
+            OutboxMessage(
+                key="mystery:1",
+                workspace_id=workspace.id,
+                kind="mystery",
+                lane="chan:x",
+                not_before=story.clock.now(),
+                created_at=story.clock.now(),
+            )
+        )
+        session.commit()
+    story.platform.pop()
+    await story.deliver()
+    with db.session() as session:
+        row = session.exec(select(OutboxMessage).where(OutboxMessage.key == "mystery:1")).one()
+    assert row.status == "failed" and "ValueError" in row.error
+    assert "rendering outbox row" in caplog.text

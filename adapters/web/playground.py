@@ -37,8 +37,9 @@ from adapters.web.render import card_html, text_html
 from adapters.web.security import API_CSP, PLAYGROUND_CSP, same_origin, secure
 from bot.core.clock import week_of
 from bot.core.events import CommandEvent
-from bot.delivery.rows import queue_checkins, queue_prompt
+from bot.delivery.rows import queue_checkins
 from bot.features.digests import current_week, schedule_digest
+from bot.features.reflections import queue_prompt
 from storage.models import Community, Workspace
 from storage.queries import add_membership, get_or_create_member
 

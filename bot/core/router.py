@@ -28,6 +28,7 @@ from sqlmodel import Session
 from bot.config import Settings
 from bot.core.context import Context
 from bot.core.events import Event
+from bot.core.kinds import OutboxKinds
 
 CommandHandler = Callable[[Context, str], Awaitable[None]]
 ActionHandler = Callable[[Context], Awaitable[None]]
@@ -65,6 +66,7 @@ class Router:
         self.listeners: dict[str, ActionHandler] = {}
         self.wanted: dict[str, Wanted] = {}
         self.waiting: dict[str, str] = {}
+        self.outbox = OutboxKinds()  # what the features' outbox rows say (bot/core/kinds.py)
 
     @overload
     def command(

@@ -1,44 +1,36 @@
-"""What goes into the outbox, and how each kind of row becomes a message at send time.
+"""What goes into the outbox, and how a row becomes a message at send time.
 
-Rows name what to send (a digest id, a member's check-in); the wording is rendered when the
-row is sent, so the outbox never holds personal text.
+Rows name what to send (a digest id, a member's check-in); the wording is drawn when the row
+is sent, by the feature that declared its kind (bot/delivery/kinds.py), so the outbox never
+holds personal text and delivery knows no feature.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from bot.core.codec import message_from_json, message_to_json
-from bot.core.events import ConversationRef, UserRef
-from bot.core.messages import Card, Link, Message, Visibility
-from bot.features.checkins import open_checkin, question_card
-from bot.features.digests import prepare_intro, rank_artifacts, render_digest
-from bot.features.evidence import artifact_card
-from bot.features.reflections import create_prompt, prompt_message
+from bot.core.events import ConversationRef
+from bot.core.kinds import Delivery, Due, OutboxKinds
+from bot.core.messages import Message, Visibility
 from bot.scoring.small_groups import DEFAULT_MIN_GROUP
-from bot.scoring.standards import announcement
 from bot.services.llm import ModelClient
 from bot.services.prompts import PromptLibrary
 from storage.db import Database
 from storage.models import (
     Artifact,
-    CheckIn,
     Community,
-    Digest,
     Endorsement,
-    Goal,
     Member,
     OutboxMessage,
-    ReflectionPrompt,
     ScheduleBreak,
     Workspace,
 )
@@ -126,37 +118,30 @@ def queue_checkins(
     return FanOut(queued=queued, paused=paused, already=already)
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """What a row sends; where it goes is the message's own (`send_message`), with
-    `conversation` for a message that names none."""
-
-    message: Message
-    conversation: ConversationRef | None = None
-
-
 def redraw(
     session: Session,
     prompts: PromptLibrary,
+    kinds: OutboxKinds,
     message: Message,
     states: Mapping[int, bool] | None = None,
 ) -> Message | None:
     """A live message drawn from what its link names now; None once that is gone. `states`:
     `card_states` of the new cards in a batch, already looked up."""
     link = message.link
-    if link is None or link.kind != "artifact":
+    draw = kinds.live_drawer(link.kind) if link is not None else None
+    if link is None or draw is None:
         return message
-    if message.replace is None and message.card is not None:
+    if message.replace is None and message.card is not None and link.kind == "artifact":
         if states is None:
             states = card_states(session, [link.object_id])
         if link.object_id not in states:
             return None  # deleted in the meantime (its author asked to be forgotten)
         if not states[link.object_id]:
             return message  # a new card nobody has endorsed yet is drawn as it was queued
-    artifact = session.get(Artifact, link.object_id)
-    if artifact is None:
+    drawn = draw(session, prompts, link.object_id)
+    if drawn is None:
         return None
-    text, card = artifact_card(session, prompts, artifact)
+    text, card = drawn
     return replace(message, text=text, card=card)
 
 
@@ -166,6 +151,7 @@ REPLY_KINDS = ("reply", "refresh")  # rows that carry their message (`queue_repl
 def render_reply(
     session: Session,
     prompts: PromptLibrary,
+    kinds: OutboxKinds,
     payload: str | Message | None,
     states: Mapping[int, bool] | None = None,
 ) -> Delivery | None:
@@ -173,7 +159,7 @@ def render_reply(
     if payload is None:
         return None
     message = message_from_json(payload) if isinstance(payload, str) else payload
-    drawn = redraw(session, prompts, message, states) if message.live else message
+    drawn = redraw(session, prompts, kinds, message, states) if message.live else message
     return Delivery(message=drawn, conversation=drawn.conversation) if drawn else None
 
 
@@ -204,6 +190,7 @@ def card_states(session: Session, artifact_ids: list[int]) -> dict[int, bool]:
 def render_row(
     session: Session,
     prompts: PromptLibrary,
+    kinds: OutboxKinds,
     row: OutboxMessage,
     *,
     now: datetime,
@@ -215,138 +202,34 @@ def render_row(
     if workspace is None:
         return None
     if row.kind in REPLY_KINDS:
-        return render_reply(session, prompts, row.payload)
-    if row.kind == "checkin":
-        member = session.get(Member, row.member_id) if row.member_id else None
-        if member is None:
-            return None
-        if member.paused_until and member.paused_until >= member_today(member, default_tz, now):
-            return None
-        checkin = session.exec(select(CheckIn).where(CheckIn.key == row.key)).first()
-        if checkin is None:
-            checkin = open_checkin(
-                session, member=member, now=now, community_id=row.object_id, key=row.key
-            )
-        goal = session.get(Goal, checkin.goal_id) if checkin.goal_id else None
-        text, card = question_card(prompts, checkin, goal)
-        to = UserRef(
-            platform=workspace.platform,
-            workspace_id=workspace.external_id,
-            user_id=member.user_id,
-            name=member.display_name,
-        )
-        return Delivery(message=Message(text=text, card=card, visibility=Visibility.DM, to=to))
-    if row.kind == "nudge":
-        checkin = session.get(CheckIn, row.object_id) if row.object_id else None
-        member = session.get(Member, checkin.member_id) if checkin else None
-        if checkin is None or member is None or checkin.status != "open":
-            return None  # answered in the meantime: no reminder needed
-        goal = session.get(Goal, checkin.goal_id) if checkin.goal_id else None
-        text = prompts.checkin_text("nudge", goal=goal.text if goal else "your practice")
-        _, card = question_card(prompts, checkin, goal)
-        to = UserRef(
-            platform=workspace.platform,
-            workspace_id=workspace.external_id,
-            user_id=member.user_id,
-            name=member.display_name,
-        )
-        return Delivery(
-            message=Message(
-                text=text,
-                card=Card(title=card.title, body=text, buttons=card.buttons),
-                visibility=Visibility.DM,
-                to=to,
-            ),
-        )
-    channel = ConversationRef(
-        platform=workspace.platform,
-        workspace_id=workspace.external_id,
-        channel_id=row.channel_id or "",
+        return render_reply(session, prompts, kinds, row.payload)
+    due = Due(
+        session=session,
+        prompts=prompts,
+        row=row,
+        workspace=workspace,
+        now=now,
+        default_tz=default_tz,
+        min_group=min_group,
     )
-    if row.kind == "digest":
-        digest = session.get(Digest, row.object_id)
-        community = session.get(Community, digest.community_id) if digest else None
-        if digest is None or community is None:
-            return None
-        ranked = rank_artifacts(session, community, digest.iso_week)
-        text, card = render_digest(
-            session, prompts, community, digest.iso_week, ranked, min_group=min_group
-        )
-        digest.artifact_ids = ",".join(str(r.artifact.id) for r in ranked)
-        digest.rendered = text
-        session.add(digest)
-        return Delivery(
-            message=Message(
-                text=text,
-                card=card,
-                conversation=channel,
-                link=Link(kind="digest", object_id=digest.id or 0),
-            ),
-            conversation=channel,
-        )
-    if row.kind == "standard":
-        message = announcement(session, prompts, row.object_id or 0, channel)
-        return Delivery(message=message, conversation=channel) if message else None
-    if row.kind == "prompt":
-        record = session.get(ReflectionPrompt, row.object_id)
-        community = session.get(Community, record.community_id) if record else None
-        if record is None or community is None:
-            return None
-        return Delivery(
-            message=prompt_message(record, prompts.element_name(record.element), channel),
-            conversation=channel,
-        )
-    raise ValueError(f"unknown outbox kind {row.kind!r}")
+    return kinds.draw(due)
 
 
-async def prepare_row(db: Database, prompts: PromptLibrary, llm: ModelClient, row_id: int) -> None:
-    """Slow, optional work before a row is rendered: the model's digest introduction (cached,
-    so `render_row` finds it). Never raises: without it the template wording is used."""
+async def prepare_row(
+    db: Database, prompts: PromptLibrary, llm: ModelClient, kinds: OutboxKinds, row_id: int
+) -> None:
+    """Slow, optional work its kind declares before a row is drawn (the model's digest
+    introduction). Never raises: without it the template wording is used."""
     if not llm.enabled:
         return
     try:
         with db.session() as session:
             row = session.get(OutboxMessage, row_id)
-            digest = session.get(Digest, row.object_id) if row and row.kind == "digest" else None
-            community = session.get(Community, digest.community_id) if digest else None
-            if digest is None or community is None:
-                return
-            ranked = rank_artifacts(session, community, digest.iso_week)
-
-            async def commit_then_ask(key: Hashable, ask: Callable[[], Awaitable[Any]]) -> Any:
-                # This unit's reads are done: commit them, so the database holds no lock while
-                # the model answers; what is recorded after goes in the session's next one.
-                session.commit()
-                return await ask()
-
-            await prepare_intro(
-                session,
-                prompts,
-                llm,
-                community,
-                digest.iso_week,
-                ranked,
-                asker=commit_then_ask,
-            )
+        prepare = kinds.preparer(row.kind) if row is not None else None
+        if row is not None and prepare is not None:
+            await prepare(db, prompts, llm, row)
     except Exception:
         log.exception("preparing outbox row %s failed; sending it without", row_id)
-
-
-def queue_prompt(
-    session: Session, prompts: PromptLibrary, community: Community, *, now: datetime, key: str
-) -> bool:
-    if session.exec(select(OutboxMessage.id).where(OutboxMessage.key == key)).first() is not None:
-        return False
-    record = create_prompt(session, prompts, community=community, now=now)
-    return enqueue(
-        session,
-        key=key,
-        workspace_id=community.workspace_id,
-        kind="prompt",
-        object_id=record.id,
-        channel_id=community.channel_id,
-        now=now,
-    )
 
 
 def reply_lane(message: Message) -> str:

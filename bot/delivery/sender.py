@@ -28,11 +28,11 @@ from sqlmodel import Session
 from bot.core.clock import Clock
 from bot.core.codec import message_from_json
 from bot.core.events import MessageRef
+from bot.core.kinds import Delivery, OutboxKinds
 from bot.core.messages import Message
 from bot.core.port import DeliveryError, Platform, send_message
 from bot.delivery.rows import (
     REPLY_KINDS,
-    Delivery,
     card_states,
     new_cards,
     prepare_row,
@@ -64,6 +64,7 @@ class OutboxSender:
         db: Database,
         platforms: Mapping[str, Platform],
         prompts: PromptLibrary,
+        kinds: OutboxKinds,
         clock: Clock,
         default_tz: str,
         worker_id: str | None = None,
@@ -76,6 +77,7 @@ class OutboxSender:
         self.llm = llm  # the optional model, for digest introductions
         self.platforms = platforms
         self.prompts = prompts
+        self.kinds = kinds  # what each row kind says, declared by the features
         self.clock = clock
         self.default_tz = default_tz
         self.worker_id = worker_id or worker_name()
@@ -115,7 +117,7 @@ class OutboxSender:
 
     async def deliver(self, row_id: int) -> None:
         if self.llm is not None:
-            await prepare_row(self.db, self.prompts, self.llm, row_id)  # never raises
+            await prepare_row(self.db, self.prompts, self.llm, self.kinds, row_id)  # never raises
         now = self.clock.now()
         prepared = await self.db.run(self._prepare, row_id, now)
         if not isinstance(prepared, tuple):
@@ -227,13 +229,16 @@ class OutboxSender:
             return None
         try:
             if found.kind in REPLY_KINDS:  # most rows: no ORM row needed
-                delivery = render_reply(session, self.prompts, message or found.payload, states)
+                delivery = render_reply(
+                    session, self.prompts, self.kinds, message or found.payload, states
+                )
             else:
                 row = session.get(OutboxMessage, row_id)
                 assert row is not None
                 delivery = render_row(
                     session,
                     self.prompts,
+                    self.kinds,
                     row,
                     now=now,
                     default_tz=self.default_tz,

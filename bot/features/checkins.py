@@ -14,8 +14,10 @@ from sqlmodel import Session, select
 
 from bot.core.context import Context, UsageError
 from bot.core.events import ActionEvent, ConversationRef
-from bot.core.messages import Button, Card, Input, Link
+from bot.core.kinds import Delivery, Due
+from bot.core.messages import Button, Card, Input, Link, Message, Visibility
 from bot.core.router import Router
+from bot.delivery.rows import member_today
 from bot.scoring.bands import band
 from bot.services.prompts import PromptLibrary
 from storage.models import CheckIn, Community, Goal, Member, Membership
@@ -314,6 +316,46 @@ async def answer_unknown_dm(ctx: Context) -> None:
     )
 
 
+def draw_checkin(due: Due) -> Delivery | None:
+    """A member's check-in question, opened (once) when it is sent; skipped while paused."""
+    session, row = due.session, due.row
+    member = session.get(Member, row.member_id) if row.member_id else None
+    if member is None:
+        return None
+    if member.paused_until and member.paused_until >= member_today(member, due.default_tz, due.now):
+        return None
+    checkin = session.exec(select(CheckIn).where(CheckIn.key == row.key)).first()
+    if checkin is None:
+        checkin = open_checkin(
+            session, member=member, now=due.now, community_id=row.object_id, key=row.key
+        )
+    goal = session.get(Goal, checkin.goal_id) if checkin.goal_id else None
+    text, card = question_card(due.prompts, checkin, goal)
+    return Delivery(
+        message=Message(text=text, card=card, visibility=Visibility.DM, to=due.person(member))
+    )
+
+
+def draw_nudge(due: Due) -> Delivery | None:
+    """A reminder of a check-in still open; skipped once it is answered."""
+    session = due.session
+    checkin = session.get(CheckIn, due.row.object_id) if due.row.object_id else None
+    member = session.get(Member, checkin.member_id) if checkin else None
+    if checkin is None or member is None or checkin.status != "open":
+        return None  # answered in the meantime: no reminder needed
+    goal = session.get(Goal, checkin.goal_id) if checkin.goal_id else None
+    text = due.prompts.checkin_text("nudge", goal=goal.text if goal else "your practice")
+    _, card = question_card(due.prompts, checkin, goal)
+    return Delivery(
+        message=Message(
+            text=text,
+            card=Card(title=card.title, body=text, buttons=card.buttons),
+            visibility=Visibility.DM,
+            to=due.person(member),
+        ),
+    )
+
+
 def register(router: Router) -> None:
     router.command(
         "checkin",
@@ -325,3 +367,5 @@ def register(router: Router) -> None:
     router.action("checkin_rate", rate_checkin)
     router.action("checkin_share", share_checkin)
     router.on("dm_text", answer_unknown_dm)
+    router.outbox.add("checkin", draw_checkin)
+    router.outbox.add("nudge", draw_nudge)

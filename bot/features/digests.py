@@ -10,15 +10,18 @@ cached by `prepare_intro`) or the template in prompts/llm.yaml.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from bot.core.clock import week_bounds, week_of
 from bot.core.context import Context, UsageError
-from bot.core.messages import Card, Field
+from bot.core.kinds import Delivery, Due
+from bot.core.messages import Card, Field, Link, Message
 from bot.core.router import Router
 from bot.scoring.ranking import best_note, current_week, select_digest, week_window
 from bot.scoring.small_groups import count_of, held_back
@@ -33,6 +36,7 @@ from bot.services.llm import (
     template,
 )
 from bot.services.prompts import PromptLibrary
+from storage.db import Database
 from storage.models import (
     Artifact,
     CheckIn,
@@ -41,6 +45,7 @@ from storage.models import (
     Endorsement,
     Member,
     Membership,
+    OutboxMessage,
     Reflection,
 )
 from storage.queries import community_members, enqueue
@@ -396,6 +401,55 @@ async def post_digest(ctx: Context, args: str) -> None:
         )
 
 
+def draw_digest(due: Due) -> Delivery | None:
+    """The week's digest, ranked when it is sent (so late endorsements count)."""
+    session = due.session
+    digest = session.get(Digest, due.row.object_id)
+    community = session.get(Community, digest.community_id) if digest else None
+    if digest is None or community is None:
+        return None
+    ranked = rank_artifacts(session, community, digest.iso_week)
+    text, card = render_digest(
+        session, due.prompts, community, digest.iso_week, ranked, min_group=due.min_group
+    )
+    digest.artifact_ids = ",".join(str(r.artifact.id) for r in ranked)
+    digest.rendered = text
+    session.add(digest)
+    channel = due.channel
+    return Delivery(
+        message=Message(
+            text=text,
+            card=card,
+            conversation=channel,
+            link=Link(kind="digest", object_id=digest.id or 0),
+        ),
+        conversation=channel,
+    )
+
+
+async def prepare_digest(
+    db: Database, prompts: PromptLibrary, llm: ModelClient, row: OutboxMessage
+) -> None:
+    """The model's introduction, asked before the digest is drawn (cached, so `draw_digest`
+    finds it); the transaction is committed before the model is asked."""
+    with db.session() as session:
+        digest = session.get(Digest, row.object_id)
+        community = session.get(Community, digest.community_id) if digest else None
+        if digest is None or community is None:
+            return
+        ranked = rank_artifacts(session, community, digest.iso_week)
+
+        async def commit_then_ask(key: Hashable, ask: Callable[[], Awaitable[Any]]) -> Any:
+            # This unit's reads are done: commit them, so the database holds no lock while
+            # the model answers; what is recorded after goes in the session's next one.
+            session.commit()
+            return await ask()
+
+        await prepare_intro(
+            session, prompts, llm, community, digest.iso_week, ranked, asker=commit_then_ask
+        )
+
+
 def register(router: Router) -> None:
     router.command(
         "digest preview",
@@ -410,3 +464,4 @@ def register(router: Router) -> None:
         summary="post this week's digest to the community",
         coach=True,
     )
+    router.outbox.add("digest", draw_digest, prepare=prepare_digest)

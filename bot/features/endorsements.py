@@ -14,10 +14,11 @@ from sqlmodel import Session, select
 from bot.config import Settings
 from bot.core.context import Context, UsageError
 from bot.core.events import ActionEvent, ConversationRef, Event, MessageRef, ReactionEvent
+from bot.core.kinds import Delivery, Due
 from bot.core.messages import Button, Card, Input, Link, Message
 from bot.core.router import Router
 from bot.features.evidence import artifact_card
-from bot.scoring.standards import reconsider
+from bot.scoring.standards import announcement, reconsider
 from storage.models import Artifact, Endorsement, PostedMessage, Workspace
 from storage.queries import find_posted, posted_for
 
@@ -212,8 +213,15 @@ async def endorse_by_reaction(ctx: Context) -> None:
         refresh_card(ctx, artifact)
 
 
+def draw_standard(due: Due) -> Delivery | None:
+    """The channel's announcement that a share became (or took over) a standard."""
+    message = announcement(due.session, due.prompts, due.row.object_id or 0, due.channel)
+    return Delivery(message=message, conversation=due.channel) if message else None
+
+
 def register(router: Router) -> None:
     router.action("endorse", press_endorse)
     router.action("endorse_note_open", open_endorse_note)
     router.action("endorse_note", endorse_with_note)
     router.on("reaction", endorse_by_reaction, wanted=endorsable)
+    router.outbox.add("standard", draw_standard)

@@ -295,6 +295,14 @@ async def submit_share_form(ctx: Context) -> None:
     )
 
 
+def draw_artifact(
+    session: Session, prompts: PromptLibrary, artifact_id: int
+) -> tuple[str, Card] | None:
+    """A share's card as it is now (its endorsements counted); None once it is gone."""
+    artifact = session.get(Artifact, artifact_id)
+    return artifact_card(session, prompts, artifact) if artifact is not None else None
+
+
 def register(router: Router) -> None:
     router.command(
         "share",
@@ -306,3 +314,4 @@ def register(router: Router) -> None:
     # member's community when pressed outside one (the home tab).
     router.action("share_read", read_share)
     router.action("share_submit", submit_share_form)
+    router.outbox.live("artifact", draw_artifact)

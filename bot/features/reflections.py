@@ -6,6 +6,7 @@ replies in a DM ("Reflect privately") stay private to their author.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,14 +15,23 @@ from sqlmodel import Session, select
 from bot.core.clock import iso_week
 from bot.core.context import Context, UsageError
 from bot.core.events import ActionEvent, ConversationRef
+from bot.core.kinds import Delivery, Due
 from bot.core.messages import Button, Card, Link, Message
 from bot.core.router import Router
 from bot.scoring.bands import band
 from bot.scoring.ranking import current_week
 from bot.services.prompts import PromptLibrary
 from bot.services.prompts import ReflectionPrompt as Template
-from storage.models import CheckIn, Community, Goal, Member, Reflection, ReflectionPrompt
-from storage.queries import add_membership, community_members, find_posted
+from storage.models import (
+    CheckIn,
+    Community,
+    Goal,
+    Member,
+    OutboxMessage,
+    Reflection,
+    ReflectionPrompt,
+)
+from storage.queries import add_membership, community_members, enqueue, find_posted
 
 MAX_REFLECTION = 4000
 
@@ -243,6 +253,36 @@ async def save_private_reflection(ctx: Context, step: str, text: str, data: dict
     )
 
 
+def draw_prompt(due: Due) -> Delivery | None:
+    """A scheduled reflection prompt, posted to its community's channel."""
+    record = due.session.get(ReflectionPrompt, due.row.object_id)
+    community = due.session.get(Community, record.community_id) if record else None
+    if record is None or community is None:
+        return None
+    channel = due.channel
+    return Delivery(
+        message=prompt_message(record, due.prompts.element_name(record.element), channel),
+        conversation=channel,
+    )
+
+
+def queue_prompt(
+    session: Session, prompts: PromptLibrary, community: Community, *, now: datetime, key: str
+) -> bool:
+    if session.exec(select(OutboxMessage.id).where(OutboxMessage.key == key)).first() is not None:
+        return False
+    record = create_prompt(session, prompts, community=community, now=now)
+    return enqueue(
+        session,
+        key=key,
+        workspace_id=community.workspace_id,
+        kind="prompt",
+        object_id=record.id,
+        channel_id=community.channel_id,
+        now=now,
+    )
+
+
 def register(router: Router) -> None:
     router.command(
         "prompt",
@@ -254,3 +294,4 @@ def register(router: Router) -> None:
     router.on("thread_reply", keep_thread_reply)
     router.action("reflect_private", reflect_private)
     router.flow("reflection", save_private_reflection, waiting="your reflection")
+    router.outbox.add("prompt", draw_prompt)

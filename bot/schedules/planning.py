@@ -18,8 +18,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from bot.core.clock import iso_week
-from bot.delivery.rows import enqueue_checkin, member_today, on_break, queue_prompt
+from bot.delivery.rows import enqueue_checkin, member_today, on_break
 from bot.features.digests import schedule_digest
+from bot.features.reflections import queue_prompt
 from storage.models import (
     CheckIn,
     Community,

@@ -19,9 +19,10 @@ from sqlmodel import Session, select
 
 from bot.config import Settings
 from bot.core.clock import Clock
-from bot.schedules.planning import PlanOptions, plan
-from bot.delivery.rows import on_break, queue_prompt
+from bot.delivery.rows import on_break
 from bot.features.digests import current_week, schedule_digest
+from bot.features.reflections import queue_prompt
+from bot.schedules.planning import PlanOptions, plan
 from bot.services.prompts import PromptLibrary
 from storage.db import Database
 from storage.models import Community, Schedule
