@@ -4,7 +4,7 @@ back as aware UTC, and the usual timestamp and text columns. A leaf: it imports 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
@@ -40,3 +40,15 @@ def timestamp(nullable: bool = False, index: bool = False) -> Any:
 
 def text_column() -> Any:
     return Field(default="", sa_type=sa.Text)
+
+
+class _Saved(Protocol):
+    id: int | None
+
+
+def saved_id(row: _Saved) -> int:
+    """A stored row's id. SQLModel types every primary key `int | None` (None until the first
+    flush); a row read from the database or flushed always has one, and this says so."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id yet: flush it first")
+    return row.id

@@ -16,7 +16,7 @@ import typing
 from collections.abc import Mapping
 from enum import Enum
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from bot.core.events import ConversationRef, MessageRef, UserRef
 from bot.core.messages import (
@@ -83,7 +83,7 @@ def dump(value: Any) -> Any:
 
 def load(cls: type[T], data: Mapping[str, Any]) -> T:
     """The dataclass `cls` from what `dump` made of it."""
-    hints = _hints(cls)
+    hints = _hints(cast(type, cls))  # a class is hashable; mypy cannot tell for type[T]
     values = {
         f.name: _load_value(hints[f.name], data[f.name])
         for f in dataclasses.fields(cls)  # type: ignore[arg-type]

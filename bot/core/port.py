@@ -85,8 +85,8 @@ async def send_message(
         return None
     if message.visibility is Visibility.DM:
         assert message.to is not None
-        conversation = await platform.open_dm(message.to)
+        conversation: ConversationRef | None = await platform.open_dm(message.to)
     else:
         conversation = message.conversation or default
-        assert conversation is not None
+    assert conversation is not None
     return await platform.send(conversation, message)

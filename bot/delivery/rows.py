@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.core.codec import message_from_json, message_to_json
 from bot.core.events import ConversationRef
@@ -164,7 +164,7 @@ def render_reply(
 
 
 _CARD_STATE = sa.select(
-    Artifact.id,
+    col(Artifact.id),
     sa.exists()
     .where(Endorsement.artifact_id == Artifact.id)  # type: ignore[arg-type]
     .label("endorsed"),

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.core.clock import Clock
 from bot.core.codec import message_from_json
@@ -424,7 +424,7 @@ _TO_SEND = (
         OUTBOX.c.kind,
         OUTBOX.c.payload,
         OUTBOX.c.expires_at,
-        Workspace.platform,  # type: ignore[attr-defined]
+        col(Workspace.platform),
     ).join(Workspace, Workspace.id == OUTBOX.c.workspace_id)  # type: ignore[arg-type]
 )
 

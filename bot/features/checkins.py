@@ -20,6 +20,7 @@ from bot.core.router import Router
 from bot.delivery.rows import member_today
 from bot.scoring.bands import band
 from bot.services.prompts import PromptLibrary
+from storage.columns import saved_id
 from storage.models import CheckIn, Community, Goal, Member, Membership
 from storage.queries import save_flow
 
@@ -93,7 +94,7 @@ def open_checkin(
             .order_by(Goal.number.desc())  # type: ignore[attr-defined]
         ).first()
     checkin = CheckIn(
-        member_id=member.id,
+        member_id=saved_id(member),
         goal_id=goal.id if goal else None,
         community_id=community_id,
         key=key,

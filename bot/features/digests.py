@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.core.clock import week_bounds, week_of
 from bot.core.context import Context, UsageError
@@ -36,6 +36,7 @@ from bot.services.llm import (
     template,
 )
 from bot.services.prompts import PromptLibrary
+from storage.columns import saved_id
 from storage.db import Database
 from storage.models import (
     Artifact,
@@ -123,7 +124,7 @@ def participation(session: Session, community: Community, week: str, *, min_grou
             select(CheckIn.member_id).where(
                 # Sent to this community, or self-started (in a DM) by one of its members.
                 sa.or_(
-                    CheckIn.community_id == community.id,
+                    col(CheckIn.community_id) == community.id,
                     sa.and_(
                         CheckIn.community_id.is_(None),  # type: ignore[union-attr]
                         CheckIn.member_id.in_(members),  # type: ignore[attr-defined]
@@ -321,7 +322,7 @@ def create_digest(
     ).first()
     if existing is not None:
         return existing, False
-    digest = Digest(community_id=community.id, iso_week=week, created_at=now)
+    digest = Digest(community_id=saved_id(community), iso_week=week, created_at=now)
     try:
         with session.begin_nested():
             session.add(digest)

@@ -19,6 +19,7 @@ from bot.core.messages import Button, Card, Input, Link, Message
 from bot.core.router import Router
 from bot.features.evidence import artifact_card
 from bot.scoring.standards import announcement, reconsider
+from storage.columns import saved_id
 from storage.models import Artifact, Endorsement, PostedMessage, Workspace
 from storage.queries import find_posted, posted_for
 
@@ -95,8 +96,8 @@ def endorse(ctx: Context, artifact: Artifact, note: str = "") -> bool:
         with ctx.session.begin_nested():
             ctx.session.add(
                 Endorsement(
-                    artifact_id=artifact.id,
-                    endorser_id=ctx.member.id,
+                    artifact_id=saved_id(artifact),
+                    endorser_id=saved_id(ctx.member),
                     note=note,
                     created_at=ctx.now,
                 )

@@ -19,6 +19,7 @@ from bot.core.messages import Button, Card, Field, Input, Link
 from bot.core.port import FormCheck
 from bot.core.router import Router
 from bot.services.prompts import PromptLibrary
+from storage.columns import saved_id
 from storage.models import Artifact, Endorsement, Member
 from storage.queries import add_membership, community_for_channel
 
@@ -217,8 +218,8 @@ def create_artifact(
             return
     element, tags = detect_element(ctx.prompts, f"{title} {description}")
     artifact = Artifact(
-        community_id=community.id,
-        author_id=ctx.member.id,
+        community_id=saved_id(community),
+        author_id=saved_id(ctx.member),
         url=url,
         file_ref=file_ref,
         title=title,

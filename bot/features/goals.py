@@ -9,6 +9,7 @@ from bot.core.context import Context, UsageError
 from bot.core.messages import Card, Field
 from bot.core.router import Router
 from bot.scoring.bands import band
+from storage.columns import saved_id
 from storage.models import CheckIn, Goal, Member
 
 MAX_GOAL = 1000
@@ -51,7 +52,9 @@ async def add_goal(ctx: Context, args: str) -> None:
     highest = ctx.session.exec(
         select(sa.func.max(Goal.number)).where(Goal.member_id == ctx.member.id)
     ).one()
-    goal = Goal(member_id=ctx.member.id, number=(highest or 0) + 1, text=args, created_at=ctx.now)
+    goal = Goal(
+        member_id=saved_id(ctx.member), number=(highest or 0) + 1, text=args, created_at=ctx.now
+    )
     ctx.session.add(goal)
     ctx.reply(
         f"Goal {goal.number} saved: {args}\nI'll ask how it's going at check-in time; "

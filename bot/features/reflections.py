@@ -22,6 +22,7 @@ from bot.scoring.bands import band
 from bot.scoring.ranking import current_week
 from bot.services.prompts import PromptLibrary
 from bot.services.prompts import ReflectionPrompt as Template
+from storage.columns import saved_id
 from storage.models import (
     CheckIn,
     Community,
@@ -87,7 +88,7 @@ def create_prompt(
 ) -> ReflectionPrompt:
     if topic:
         record = ReflectionPrompt(
-            community_id=community.id,
+            community_id=saved_id(community),
             prompt_key="topic",
             text=prompts.topic_text(topic),
             posted_at=now,
@@ -188,7 +189,7 @@ async def keep_thread_reply(ctx: Context) -> None:
         return
     ctx.session.add(
         Reflection(
-            member_id=ctx.member.id,
+            member_id=saved_id(ctx.member),
             prompt_id=prompt.id,
             community_id=prompt.community_id,
             text=text[: MAX_REFLECTION * 4],
@@ -239,7 +240,7 @@ async def save_private_reflection(ctx: Context, step: str, text: str, data: dict
     prompt = ctx.owned(ReflectionPrompt, data.get("prompt", ""))
     ctx.session.add(
         Reflection(
-            member_id=ctx.member.id,
+            member_id=saved_id(ctx.member),
             prompt_id=prompt.id if prompt else None,
             community_id=prompt.community_id if prompt else None,
             text=text,

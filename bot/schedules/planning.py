@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.core.clock import iso_week
 from bot.delivery.rows import enqueue_checkin, member_today, on_break
@@ -268,7 +268,7 @@ def _mark_skipped(
     if inserted:
         session.exec(
             sa.update(OutboxMessage)  # type: ignore[call-overload]
-            .where(OutboxMessage.key == key)
+            .where(col(OutboxMessage.key) == key)
             .values(status="skipped", error="missed while the bot was not running")
         )
     return int(inserted)

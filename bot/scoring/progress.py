@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.core.clock import iso_week, week_bounds
 from bot.scoring.bands import Ratings, band
@@ -133,7 +133,7 @@ def member_progress(session: Session, member: Member) -> MemberProgress:
         select(Artifact, Community.name)
         .join(Community, Community.id == Artifact.community_id)  # type: ignore[arg-type]
         .where(Artifact.author_id == member.id)
-        .order_by(Artifact.created_at.desc(), Artifact.id.desc())  # type: ignore[attr-defined]
+        .order_by(col(Artifact.created_at).desc(), col(Artifact.id).desc())
     ).all()
     shares = []
     for artifact, community_name in artifacts:
@@ -263,13 +263,13 @@ def _ranked(
     session: Session, community: Community, *, limit: int | None, element: str | None = None
 ) -> list[TopArtifact]:
     """Shares ranked by distinct peer endorsers (never the author's own), newer first on ties."""
-    endorsers = sa.func.count(sa.distinct(Endorsement.endorser_id)).label("endorsers")
+    endorsers = sa.func.count(sa.distinct(col(Endorsement.endorser_id))).label("endorsers")
     query = (
         select(Artifact, endorsers)
         .join(Endorsement, Endorsement.artifact_id == Artifact.id)  # type: ignore[arg-type]
         .where(Artifact.community_id == community.id, Endorsement.endorser_id != Artifact.author_id)
         .group_by(Artifact.id)  # type: ignore[arg-type]
-        .order_by(endorsers.desc(), Artifact.created_at.desc(), Artifact.id.desc())  # type: ignore[attr-defined]
+        .order_by(endorsers.desc(), col(Artifact.created_at).desc(), col(Artifact.id).desc())
     )
     if element is not None:
         query = query.where(Artifact.element == element)
@@ -420,7 +420,7 @@ def last_week_ratings(
         select(CheckIn.member_id, CheckIn.rating)
         .where(
             sa.or_(
-                CheckIn.community_id == community.id,
+                col(CheckIn.community_id) == community.id,
                 sa.and_(
                     CheckIn.community_id.is_(None),  # type: ignore[union-attr]
                     CheckIn.member_id.in_(members),  # type: ignore[attr-defined]

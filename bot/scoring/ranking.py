@@ -192,7 +192,7 @@ class RingStats:
         given: dict[int, int] = {}
         for chunk in _chunks(members):
             rows = session.connection().execute(
-                sa.select(Endorsement.endorser_id, sa.func.count())
+                sa.select(Endorsement.endorser_id, sa.func.count())  # type: ignore[call-overload]
                 .where(
                     Endorsement.endorser_id.in_(chunk),  # type: ignore[attr-defined]
                     *_in_window(start, end),
@@ -228,7 +228,7 @@ def _pair_counts(
     for chunk in _chunks(sorted(endorsers)):
         for of in _chunks(sorted(authors)):
             rows = session.connection().execute(
-                sa.select(Endorsement.endorser_id, Endorsement.author_id, sa.func.count())
+                sa.select(Endorsement.endorser_id, Endorsement.author_id, sa.func.count())  # type: ignore[call-overload]
                 .where(
                     Endorsement.endorser_id.in_(chunk),  # type: ignore[attr-defined]
                     Endorsement.author_id.in_(of),  # type: ignore[union-attr]
@@ -296,7 +296,7 @@ class Board:
         connection = self.session.connection()
         note_chars = sa.func.length(sa.func.trim(Endorsement.note))
         votes = connection.execute(
-            sa.select(
+            sa.select(  # type: ignore[call-overload]
                 Endorsement.artifact_id,
                 Endorsement.endorser_id,
                 Endorsement.id,
@@ -322,7 +322,7 @@ class Board:
         shares: dict[int, _Share] = {}
         authors: dict[int, Circle] = {}
         for artifact_id, author_id, created_at, school, role in connection.execute(
-            sa.select(
+            sa.select(  # type: ignore[call-overload]
                 Artifact.id, Artifact.author_id, Artifact.created_at, Member.school, Member.role
             )
             .join(Member, Member.id == Artifact.author_id)  # type: ignore[arg-type]
@@ -468,7 +468,7 @@ def first_shares(
     one probe of `ix_artifact_author_community_created` per share (the author's earliest)."""
     earliest = aliased(Artifact)
     first = (
-        sa.select(earliest.id)
+        sa.select(earliest.id)  # type: ignore[call-overload]
         .where(earliest.author_id == Artifact.author_id, earliest.community_id == community_id)
         .order_by(earliest.created_at, earliest.id)
         .limit(1)
@@ -476,7 +476,7 @@ def first_shares(
         .scalar_subquery()
     )
     rows = session.connection().execute(
-        sa.select(Artifact.id, first).where(
+        sa.select(Artifact.id, first).where(  # type: ignore[call-overload]
             Artifact.community_id == community_id,
             Artifact.created_at >= start,  # type: ignore[operator]
             Artifact.created_at < end,  # type: ignore[operator]

@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import yaml
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.config import Settings
 from bot.services.prompts import render
@@ -146,7 +146,7 @@ def _record_usage(
     session: Session, *, community_id: int, week: str, tokens: int, failed: bool
 ) -> None:
     """Add to the week's count with one UPDATE, so concurrent requests never lose tokens."""
-    where = (ModelUsage.community_id == community_id, ModelUsage.iso_week == week)
+    where = (col(ModelUsage.community_id) == community_id, col(ModelUsage.iso_week) == week)
     if session.exec(select(ModelUsage.id).where(*where)).first() is None:
         try:
             with session.begin_nested():
