@@ -236,7 +236,7 @@ def digest(
 ) -> None:
     """Print (or post) a community's digest for a week."""
     import sqlalchemy as sa
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from bot.core.clock import week_bounds
     from bot.features.digests import (
@@ -267,9 +267,10 @@ def digest(
         except ValueError:
             fail(f"--week: not an ISO week: {week!r} (expected YYYY-Www, like 2026-W48)")
     with runtime.db.session() as session:
-        clauses = [Community.name == community, Community.channel_id == community]
+        # col(): the typed column, so each comparison is a SQL expression (not a bool) to mypy
+        clauses = [col(Community.name) == community, col(Community.channel_id) == community]
         if community.isdigit():
-            clauses.append(Community.id == int(community))
+            clauses.append(col(Community.id) == int(community))
         found = session.exec(select(Community).where(sa.or_(*clauses))).all()
         if len(found) != 1:
             fail(

@@ -209,7 +209,7 @@ class Endorsement(SQLModel, table=True):
 def _copy_author(_mapper: Any, connection: Any, target: Endorsement) -> None:
     if target.author_id is None:
         target.author_id = connection.scalar(
-            sa.select(Artifact.author_id).where(Artifact.id == target.artifact_id)  # type: ignore[arg-type]
+            sa.select(Artifact.author_id).where(Artifact.id == target.artifact_id)  # type: ignore[call-overload]
         )
 
 

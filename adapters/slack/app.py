@@ -84,10 +84,12 @@ class SlackBridge:
         self.platform = platform
         self.intake = intake
         self._people: dict[tuple[str, str], UserInfo] = {}
+
         # A person who asked to be forgotten leaves no name behind in memory either.
-        bot.on_forgotten.append(
-            lambda user: self._people.pop((user.workspace_id, user.user_id), None)
-        )
+        def forget_name(user: UserRef) -> None:
+            self._people.pop((user.workspace_id, user.user_id), None)
+
+        bot.on_forgotten.append(forget_name)
         self._lookups: dict[tuple[str, str], asyncio.Future[UserInfo]] = {}
         kwargs: dict[str, Any] = {
             "signing_secret": settings.slack_signing_secret or "socket-mode",

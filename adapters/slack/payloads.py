@@ -38,7 +38,7 @@ class Malformed(ValueError):
     """A signed request PLN Bot can't read; its text is a short reason, never the body."""
 
 
-class RawSignatureVerifier(SignatureVerifier):  # type: ignore[misc]
+class RawSignatureVerifier(SignatureVerifier):
     """slack_sdk's verifier (the five-minute window, a constant-time comparison) over the raw
     bytes Slack signed. The SDK's own decodes the body as UTF-8 first and reads the headers
     as they come, so a body that is not UTF-8, a timestamp that is not a number or a signature
@@ -401,9 +401,10 @@ def check(body: dict[str, Any]) -> None:
     if kind_check is None:
         raise Malformed("body.type: not a kind of request PLN Bot reads")
     kind_check(body, "body")
-    event = body.get("event")
-    if kind == "event_callback" and event["type"] in HANDLED_EVENTS:
-        _HANDLED_EVENT(event, "body.event")
+    if kind == "event_callback":
+        event = body["event"]  # required by the kind's check; ENVELOPE made it a typed object
+        if event["type"] in HANDLED_EVENTS:
+            _HANDLED_EVENT(event, "body.event")
 
 
 def read(raw: bytes, content_type: str | None) -> dict[str, Any]:

@@ -337,7 +337,8 @@ class SlackPlatform:
                 raise DeliveryError(
                     f"Slack conversations.members: {exc.response.get('error')}"
                 ) from exc
-            members += [m for m in page.get("members", []) if m != bot_user]
+            page_members: list[str] = page.get("members", [])  # user ids
+            members += [m for m in page_members if m != bot_user]
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
                 return members

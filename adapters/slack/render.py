@@ -125,7 +125,8 @@ def _sections(text: str, most: int = MAX_BLOCKS) -> list[dict[str, Any]]:
     """Long text over as many sections as it needs (each at most 3,000 characters once
     escaped, split at a line break or a space, never inside an entity), `most` at most:
     past that the last one ends with an ellipsis."""
-    escaped, blocks = escape(text), []
+    escaped = escape(text)
+    blocks: list[dict[str, Any]] = []
     while escaped.strip() and len(blocks) < most:
         cut = _section_cut(escaped)
         chunk, escaped = escaped[:cut], escaped[cut:]
@@ -144,20 +145,20 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
     if card.body:
         blocks += _sections(card.body)
     for start in range(0, len(card.fields), 10):  # a section holds at most 10 fields
-        chunk = card.fields[start : start + 10]
+        fields = card.fields[start : start + 10]
         blocks.append(
             {
                 "type": "section",
-                "fields": [mrkdwn(f"*{f.label}*\n{f.value}", MAX_FIELD) for f in chunk],
+                "fields": [mrkdwn(f"*{f.label}*\n{f.value}", MAX_FIELD) for f in fields],
             }
         )
     for index, start in enumerate(range(0, len(card.buttons), ACTIONS_PER_BLOCK)):
-        chunk = card.buttons[start : start + ACTIONS_PER_BLOCK]
+        buttons = card.buttons[start : start + ACTIONS_PER_BLOCK]
         blocks.append(
             {
                 "type": "actions",
                 "block_id": f"actions-{index}",
-                "elements": [_button(b, start + i) for i, b in enumerate(chunk)],
+                "elements": [_button(b, start + i) for i, b in enumerate(buttons)],
             }
         )
     if card.footer:

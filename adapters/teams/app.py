@@ -172,7 +172,9 @@ class TeamsBridge:
         activity: Activity | None = None,
         finish: Finish = _keyed,
     ) -> None:
-        activity = activity or turn.activity  # type: ignore[union-attr]
+        if activity is None:
+            assert turn is not None  # callers pass the turn or the activity it carries
+            activity = turn.activity
         parsed = inbound.card_action(activity, signer=self.signer, resolve=resolve)
         if isinstance(parsed, inbound.CardRefused):
             log.warning(
@@ -364,8 +366,10 @@ class TeamsBridge:
         URL Teams gives and show it; on decline, drop it. (The invoke was answered 200 when
         it was stored.)"""
         value = activity.value if isinstance(activity.value, dict) else {}
-        context = value.get("context") if isinstance(value.get("context"), dict) else {}
-        upload = value.get("uploadInfo") if isinstance(value.get("uploadInfo"), dict) else {}
+        context = value.get("context")
+        context = context if isinstance(context, dict) else {}
+        upload = value.get("uploadInfo")
+        upload = upload if isinstance(upload, dict) else {}
         user = inbound.user_ref(activity, resolve=resolve)
         conversation = inbound.conversation_ref(activity)
         key = context.get("k")

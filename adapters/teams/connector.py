@@ -39,7 +39,14 @@ from botframework.connector.auth import (
     UserTokenClient,
 )
 from msrest import Serializer
-from msrest.pipeline import AsyncHTTPPolicy, AsyncHTTPSender, AsyncPipeline, Request, Response
+from msrest.pipeline import (
+    AsyncHTTPPolicy,
+    AsyncHTTPSender,
+    AsyncPipeline,
+    Request,
+    Response,
+    SansIOHTTPPolicy,
+)
 from msrest.pipeline.universal import RawDeserializer
 from msrest.universal_http.aiohttp import AioHttpClientResponse
 
@@ -145,7 +152,7 @@ def backoff_delay(attempt: int, retry_after: str | None) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
-class PaceAndRetryPolicy(AsyncHTTPPolicy):  # type: ignore[misc]
+class PaceAndRetryPolicy(AsyncHTTPPolicy):
     """Waits for a pacing slot, then retries transient failures with backoff and jitter."""
 
     def __init__(self, conversations: Pacer, tenants: Pacer, service_url: str) -> None:
@@ -165,6 +172,7 @@ class PaceAndRetryPolicy(AsyncHTTPPolicy):  # type: ignore[misc]
             if conversation and http.method in ("POST", "PUT"):
                 await self.conversations.slot(conversation)
             await self.tenants.slot(tenant or self.service_url)
+            assert self.next is not None  # set when the pipeline is built, before any send
             try:
                 response: Response = await self.next.send(request, **kwargs)
             except aiohttp.ClientConnectorError as exc:
@@ -182,7 +190,7 @@ class PaceAndRetryPolicy(AsyncHTTPPolicy):  # type: ignore[misc]
             await self.sleep(delay)
 
 
-class BearerPolicy(AsyncHTTPPolicy):  # type: ignore[misc]
+class BearerPolicy(AsyncHTTPPolicy):
     """Adds the bot's token; MSAL is synchronous, so tokens are fetched on a thread and kept
     until five minutes before they expire."""
 
@@ -212,10 +220,11 @@ class BearerPolicy(AsyncHTTPPolicy):  # type: ignore[misc]
         token = await self.token()
         if token:
             request.http_request.headers["Authorization"] = f"Bearer {token}"
+        assert self.next is not None  # set when the pipeline is built, before any send
         return await self.next.send(request, **kwargs)
 
 
-class AiohttpSender(AsyncHTTPSender):  # type: ignore[misc]
+class AiohttpSender(AsyncHTTPSender):
     """Sends msrest requests over one shared aiohttp session (keep-alive, pooled)."""
 
     def __init__(self, session: Callable[[], aiohttp.ClientSession]) -> None:
@@ -240,7 +249,7 @@ class AiohttpSender(AsyncHTTPSender):  # type: ignore[misc]
         return Response(request, wrapped)
 
 
-class JsonReadySerializer(Serializer):  # type: ignore[misc]
+class JsonReadySerializer(Serializer):
     """msrest's serializer, except that a body that is already JSON (a dict) is sent as is."""
 
     def body(self, data: Any, data_type: str, **kwargs: Any) -> Any:
@@ -249,7 +258,7 @@ class JsonReadySerializer(Serializer):  # type: ignore[misc]
         return super().body(data, data_type, **kwargs)
 
 
-class PooledConnectorFactory(ConnectorFactory):  # type: ignore[misc]
+class PooledConnectorFactory(ConnectorFactory):
     """One ConnectorClient per (service URL, audience), reused by every turn and send."""
 
     def __init__(
@@ -291,7 +300,7 @@ class PooledConnectorFactory(ConnectorFactory):  # type: ignore[misc]
         return client
 
     def _build(self, service_url: str, credentials: Any) -> ConnectorClient:
-        policies = [
+        policies: list[AsyncHTTPPolicy | SansIOHTTPPolicy] = [
             PaceAndRetryPolicy(self.conversations, self.tenants, service_url),
             BearerPolicy(credentials),
             RawDeserializer(),
@@ -332,7 +341,7 @@ class AuthLoop:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
-class PooledAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
+class PooledAuthentication(BotFrameworkAuthentication):
     """The SDK's authentication, with pooled connectors and one user-token client per app.
 
     Inbound tokens are validated by the wrapped SDK object; any failure (a bad signature, a

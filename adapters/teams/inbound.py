@@ -302,7 +302,12 @@ def card_action(
         return CardRefused("not one of our cards")
     action, value, signature = ours.get("a"), ours.get("v", ""), ours.get("s")
     origin = ours.get("ch", "")
-    if not all(isinstance(x, str) for x in (action, value, signature, origin)):
+    if not (
+        isinstance(action, str)
+        and isinstance(value, str)
+        and isinstance(signature, str)
+        and isinstance(origin, str)
+    ):
         return CardRefused("malformed card data")
     tenant = tenant_of(activity)
     if not signer.verify(tenant, action, value, signature, origin):

@@ -175,12 +175,18 @@ def _mark(x: float, y: float) -> float:
 
 def color_icon(size: int = 192) -> bytes:
     """Full-colour icon: the white mark on the accent colour (Teams: 192x192)."""
-    pixels = []
+    red, green, blue = ACCENT
+    pixels: list[tuple[int, int, int, int]] = []
     for y in range(size):
         for x in range(size):
             cover = _mark((x + 0.5) / size, (y + 0.5) / size)
             pixels.append(
-                (*(round(c + (255 - c) * cover) for c in ACCENT), 255)  # type: ignore[misc]
+                (
+                    round(red + (255 - red) * cover),
+                    round(green + (255 - green) * cover),
+                    round(blue + (255 - blue) * cover),
+                    255,
+                )
             )
     return png(size, size, pixels)
 

@@ -157,7 +157,7 @@ class TeamsPlatform:
         await self.adapter.continue_conversation(reference, logic, self.app_id)
         if "error" in outcome:
             raise outcome["error"]
-        return outcome["value"]  # type: ignore[no-any-return]
+        return outcome["value"]
 
     def _names(self, tenant: str, *texts: str) -> dict[str, str]:
         ids = {m for text in texts for m in _MENTION.findall(text or "")}

@@ -286,10 +286,10 @@ class References:
         """The bot was removed from a conversation: it can't post there any more."""
         with self.db.session() as session:
             workspace = self._workspace(session, tenant)
-            session.exec(  # type: ignore[call-overload]
+            session.exec(
                 sa.delete(TeamsConversation).where(
-                    TeamsConversation.workspace_id == workspace.id,
-                    TeamsConversation.conversation_key == short_id(conversation_id),
+                    TeamsConversation.workspace_id == workspace.id,  # type: ignore[arg-type]
+                    TeamsConversation.conversation_key == short_id(conversation_id),  # type: ignore[arg-type]
                 )
             )
         self._seen = {k: v for k, v in self._seen.items() if short_id(conversation_id) not in k}
@@ -398,7 +398,7 @@ class References:
             if member is None or member.id is None:
                 raise ValueError("a file for someone the bot doesn't know")
             session.exec(
-                sa.delete(TeamsPendingFile).where(TeamsPendingFile.expires_at < now)  # type: ignore[call-overload, arg-type]
+                sa.delete(TeamsPendingFile).where(TeamsPendingFile.expires_at < now)  # type: ignore[arg-type]
             )
             key = secrets.token_hex(16)
             session.add(

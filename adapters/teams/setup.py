@@ -230,7 +230,7 @@ class TeamsEndpoint:
         log.error("Teams turn failed: %s", error.__class__.__name__, exc_info=error)
 
     def register_platform(self) -> None:
-        self.runtime.platforms.setdefault(PLATFORM, self.platform)  # type: ignore[arg-type]
+        self.runtime.platforms.setdefault(PLATFORM, self.platform)
 
     async def messages(self, request: web.Request) -> web.Response:
         header = request.headers.get("Authorization", "")

@@ -12,12 +12,12 @@ from adapters.web.security import DASHBOARD_CSP, secure
 
 async def privacy(request: web.Request) -> web.Response:
     page = web.Response(text=render_page("privacy.html"), content_type="text/html")
-    return secure(page, DASHBOARD_CSP, private=False)  # type: ignore[return-value]
+    return secure(page, DASHBOARD_CSP, private=False)
 
 
 async def terms(request: web.Request) -> web.Response:
     page = web.Response(text=render_page("terms.html"), content_type="text/html")
-    return secure(page, DASHBOARD_CSP, private=False)  # type: ignore[return-value]
+    return secure(page, DASHBOARD_CSP, private=False)
 
 
 def add_routes(app: web.Application) -> None:

@@ -7,7 +7,11 @@ send no Referer and are never cached.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from aiohttp import web
+
+R = TypeVar("R", bound=web.StreamResponse)
 
 PLAYGROUND_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -20,7 +24,7 @@ DASHBOARD_CSP = (
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
-def secure(response: web.StreamResponse, csp: str, *, private: bool = True) -> web.StreamResponse:
+def secure(response: R, csp: str, *, private: bool = True) -> R:
     response.headers["Content-Security-Policy"] = csp
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
