@@ -10,8 +10,8 @@ from datetime import timedelta
 from sqlmodel import select
 
 from bot.core.port import DeliveryError
-from bot.schedules.scheduling import run_schedule
 from bot.delivery.sender import MAX_ATTEMPTS, OutboxSender
+from bot.schedules.scheduling import run_schedule
 from storage.db import Database
 from storage.models import CheckIn, OutboxMessage, Reflection, Schedule
 from tests.steps import only, rows, setup_community
