@@ -77,9 +77,9 @@ class SlackRig:
             interactive_body(payload), content_type="application/x-www-form-urlencoded"
         )
 
-    async def settle(self) -> None:
+    async def settle(self, timeout: float = 10.0) -> None:
         """Wait until every stored request is worked and every due message sent."""
-        await self.runtime.idle()
+        await self.runtime.idle(timeout=timeout)
 
 
 @pytest.fixture
