@@ -12,6 +12,7 @@ import secrets
 import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -113,6 +114,9 @@ class Runtime:
     platforms: dict[str, Platform] = field(default_factory=dict)
     web_handlers: list[Any] = field(default_factory=list)
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # What the platforms close (HTTP sessions), run by `stop_workers` once nothing more is
+    # sent: closed earlier, a send in flight at SIGTERM would fail and go out again later.
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     scheduler: ScheduleRunner | None = None
     host: str = "127.0.0.1"  # where `plnbot serve` listens
     port: int = 3000
@@ -422,3 +426,9 @@ async def stop_workers(runtime: Runtime) -> None:
             task.cancel()
         await asyncio.gather(*runtime.background, return_exceptions=True)
     runtime.background.clear()
+    for close in reversed(runtime.closers):
+        try:
+            await close()
+        except Exception:
+            log.exception("closing %s failed", getattr(close, "__qualname__", close))
+    runtime.closers.clear()

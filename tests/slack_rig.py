@@ -35,6 +35,7 @@ class SlackRig:
     fake: FakeSlackAPI
     runtime: Runtime
     db: Database
+    server: TestServer
 
     async def post(
         self,
@@ -99,7 +100,12 @@ async def slack(db: Database, clock: FrozenClock) -> AsyncIterator[SlackRig]:
     await server.start_server()
     async with aiohttp.ClientSession() as http:
         yield SlackRig(
-            url=str(server.make_url("")).rstrip("/"), http=http, fake=fake, runtime=runtime, db=db
+            url=str(server.make_url("")).rstrip("/"),
+            http=http,
+            fake=fake,
+            runtime=runtime,
+            db=db,
+            server=server,
         )
     await server.close()
     await fake.stop()

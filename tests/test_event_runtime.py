@@ -235,3 +235,24 @@ def test_old_bookkeeping_is_pruned_and_what_still_matters_is_kept(db: Database) 
         "slack:T1:C1:evt:Ev2",
         "teams:welcomed:tenant:ana",  # "welcome once" is for good
     }
+
+
+async def test_a_card_on_its_way_at_shutdown_is_sent_once_and_marked_sent(
+    slack: SlackRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A deploy while Slack is slow: the card already on its way finishes before the Slack
+    session is closed, and is marked sent, so the next process does not post it again."""
+    await slack.command("setup Math PLN", user_id="U_ADMIN", user_name="pln.admin")
+    await slack.settle()
+    slack.fake.latency = {"chat.postMessage": 1.0}
+    await slack.command("share https://example.org/slow A slow afternoon")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the card is claimed: on its way to Slack
+        if any(r.status == "claimed" for r in rows(slack.db, OutboxMessage)):
+            break
+        await asyncio.sleep(0.02)
+    await slack.server.close()  # SIGTERM's path: stop taking, drain, then close the platforms
+    cards = [c for c in slack.fake.calls_to("chat.postMessage") if "example.org/slow" in str(c)]
+    assert len(cards) == 1
+    assert {r.status for r in rows(slack.db, OutboxMessage)} == {"sent"}
+    assert "Session is closed" not in caplog.text

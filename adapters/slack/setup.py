@@ -121,12 +121,8 @@ def attach_slack(runtime: Runtime) -> SlackBridge:
         app.router.add_get("/slack/install", install)
         app.router.add_get("/slack/oauth_redirect", oauth_redirect)
 
-        async def close(app: web.Application) -> None:
-            await platform.close()
-
-        app.on_cleanup.append(close)
-
     runtime.web_handlers.append(add_routes)
+    runtime.closers.append(platform.close)  # after the last send (plnbot/runtime.py)
     runtime.attach(slack=bridge)
     return bridge
 

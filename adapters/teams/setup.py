@@ -291,13 +291,12 @@ class TeamsEndpoint:
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/api/messages", self.messages)
 
-        async def close(app: web.Application) -> None:
-            if self._session is not None:
-                await self._session.close()
-            if self.auth_loop is not None:
-                self.auth_loop.close()
-
-        app.on_cleanup.append(close)
+    async def close(self) -> None:
+        """The connector's HTTP session and the token loop, once nothing more is sent."""
+        if self._session is not None:
+            await self._session.close()
+        if self.auth_loop is not None:
+            self.auth_loop.close()
 
 
 def _json_object(raw: bytes) -> dict[str, Any] | None:
@@ -461,5 +460,6 @@ def attach_teams(
     # without waiting for the next activity.
     endpoint.register_platform()
     runtime.web_handlers.append(endpoint.add_routes)
+    runtime.closers.append(endpoint.close)  # after the last send (plnbot/runtime.py)
     runtime.attach(teams=endpoint)
     return endpoint
