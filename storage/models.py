@@ -184,6 +184,10 @@ class Artifact(SQLModel, table=True):
     element: str | None = Field(default=None, max_length=40)
     tags: str = Field(default="", max_length=500)
     created_at: datetime = timestamp()
+    # The author's goal this is evidence for (`goal:<n>`, or the form's goal choice).
+    goal_id: int | None = Field(default=None, foreign_key="goal.id", ondelete="SET NULL")
+    # What students did, in the author's words, students' names and ids removed before storage.
+    student_evidence: str = text_column()
 
 
 class Endorsement(SQLModel, table=True):
@@ -328,3 +332,81 @@ class KeyValue(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(sa_type=sa.Text)
+
+
+# Participative evaluation (DESIGN §3): indicators of progress, coaching cycles, enactments.
+
+
+class Indicator(SQLModel, table=True):
+    """An indicator of progress on a goal, worded by the teacher; up to three per goal."""
+
+    __table_args__ = (sa.UniqueConstraint("goal_id", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    goal_id: int = Field(foreign_key="goal.id", index=True, ondelete="CASCADE")
+    number: int  # 1..3, what `goal log <n> <indicator>` names
+    # achievement | engagement | practice | skills (student achievement, student engagement,
+    # evidence of practice, 21st-century skills)
+    kind: str = Field(default="practice", max_length=16)
+    text: str = Field(max_length=200)
+    created_at: datetime = timestamp()
+
+
+class IndicatorValue(SQLModel, table=True):
+    """One value logged for an indicator (`goal log`, or asked in a check-in on its goal)."""
+
+    __table_args__ = (sa.Index("ix_indicatorvalue_indicator_logged", "indicator_id", "logged_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    indicator_id: int = Field(foreign_key="indicator.id", ondelete="CASCADE")
+    value: float
+    note: str = text_column()
+    checkin_id: int | None = Field(default=None, foreign_key="checkin.id", ondelete="SET NULL")
+    logged_at: datetime = timestamp()
+
+
+class CoachingCycle(SQLModel, table=True):
+    """A coaching cycle a coach offers on one of a member's goals; the member accepts or
+    declines. Closed with the hours it represents: the acknowledgement is signed (`code`)."""
+
+    __table_args__ = (sa.Index("ix_coachingcycle_member_status", "member_id", "status"),)
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE")
+    member_id: int = Field(foreign_key="member.id", ondelete="CASCADE")
+    coach_id: int | None = Field(
+        default=None, foreign_key="member.id", index=True, ondelete="SET NULL"
+    )
+    coach_name: str = Field(default="", max_length=200)  # kept for the acknowledgement
+    goal_id: int | None = Field(default=None, foreign_key="goal.id", ondelete="SET NULL")
+    goal_text: str = text_column()  # as it was when the cycle was acknowledged
+    status: str = Field(default="offered", max_length=16)  # offered|active|declined|closed
+    hours: float | None = None
+    code: str | None = Field(default=None, max_length=80, unique=True)  # verification code
+    offered_at: datetime = timestamp()
+    answered_at: datetime | None = timestamp(nullable=True)
+    closed_at: datetime | None = timestamp(nullable=True)
+
+
+class CycleNote(SQLModel, table=True):
+    """Feedback within a cycle, private to the pair; the member decides whether it goes in
+    their portfolio, and may answer it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    cycle_id: int = Field(foreign_key="coachingcycle.id", index=True, ondelete="CASCADE")
+    text: str = text_column()
+    answer: str = text_column()
+    in_portfolio: bool = False
+    created_at: datetime = timestamp()
+
+
+class Enactment(SQLModel, table=True):
+    """"I'll try this": a peer plans to try a share in their own class; at `due_on` the bot
+    asks them what students did, and the answer attaches to the share."""
+
+    __table_args__ = (sa.UniqueConstraint("artifact_id", "member_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    artifact_id: int = Field(foreign_key="artifact.id", index=True, ondelete="CASCADE")
+    member_id: int = Field(foreign_key="member.id", index=True, ondelete="CASCADE")
+    due_on: date
+    status: str = Field(default="planned", max_length=16)  # planned | asked | answered
+    answer: str = text_column()  # what students did (names and ids removed)
+    created_at: datetime = timestamp()
+    answered_at: datetime | None = timestamp(nullable=True)
