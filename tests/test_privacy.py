@@ -291,3 +291,70 @@ async def test_private_reflections_stay_private(story: Story, db: Database) -> N
     report = only(await story.command("U_COACH", "report"))
     assert "Just for me" not in report.text
     assert "Reflections (4 weeks): 3 in the 1 week with 3 or more people reflecting" in report.text
+
+
+def zelda_is_evaluated(db: Database, ids: dict[str, Any]) -> None:
+    """Zelda's participative evaluation: an indicator with a value on her goal, a coaching
+    cycle with the coach (feedback included), and Ben's share she plans to try."""
+    from datetime import UTC, date, datetime
+
+    from storage.models import CoachingCycle, CycleNote, Enactment, Goal, Indicator, IndicatorValue
+
+    now = datetime(2026, 12, 1, 15, tzinfo=UTC)
+    with db.session() as session:
+        zelda = session.exec(sa.select(Member).where(Member.user_id == ZELDA)).scalar_one()
+        coach = session.exec(sa.select(Member).where(Member.user_id == "U_COACH")).scalar_one()
+        goal = session.exec(sa.select(Goal).where(Goal.member_id == zelda.id)).scalars().first()
+        indicator = Indicator(goal_id=goal.id, number=1, kind="achievement", text="Exit-ticket %")
+        session.add(indicator)
+        session.flush()
+        session.add(IndicatorValue(indicator_id=indicator.id, value=72, logged_at=now))
+        cycle = CoachingCycle(
+            workspace_id=zelda.workspace_id,
+            member_id=zelda.id,
+            coach_id=coach.id,
+            coach_name="Coach",
+            goal_id=goal.id,
+            status="active",
+            offered_at=now,
+        )
+        session.add(cycle)
+        session.flush()
+        session.add(CycleNote(cycle_id=cycle.id, text="Strong questioning", created_at=now))
+        session.add(
+            Enactment(artifact_id=ids["bens"], member_id=zelda.id, due_on=date(2026, 12, 8))
+        )
+        session.commit()
+
+
+async def test_export_and_forget_cover_indicators_cycles_and_enactments(
+    story: Story, db: Database
+) -> None:
+    ids = await zelda_takes_part(story, db)
+    zelda_is_evaluated(db, ids)
+    sent = await story.command(ZELDA, "export")
+    attachment = sent[0].message.attachment
+    assert attachment is not None
+    data = json.loads(attachment.content.decode("utf-8"))
+    [indicator] = data["indicators"]
+    assert indicator["text"] == "Exit-ticket %" and [v["value"] for v in indicator["values"]] == [
+        72
+    ]
+    [cycle] = data["coaching_cycles"]
+    assert cycle["status"] == "active" and [n["text"] for n in cycle["feedback"]] == [
+        "Strong questioning"
+    ]
+    assert [e["artifact_id"] for e in data["enactments"]] == [ids["bens"]]
+    coach_data = json.loads(
+        (await story.command("U_COACH", "export"))[0].message.attachment.content  # type: ignore[union-attr]
+    )
+    assert [c["status"] for c in coach_data["cycles_coached"]] == ["active"]
+
+    zelda = member_id(db, ZELDA)
+    await story.command(ZELDA, "forget")
+    await story.command(ZELDA, "forget confirm")
+    assert traces_of(db, ZELDA, "Zelda", zelda, {ids["hers"]}) == []
+    from storage.models import CoachingCycle, CycleNote, Enactment, Indicator, IndicatorValue
+
+    for model in (Indicator, IndicatorValue, CoachingCycle, CycleNote, Enactment):
+        assert rows(db, model) == [], model.__name__

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from bot.core.context import Context
 from bot.core.events import ConversationRef, MessageRef
@@ -23,13 +23,18 @@ from storage.model_tables import ModelCache
 from storage.models import (
     Artifact,
     CheckIn,
+    CoachingCycle,
     Community,
+    CycleNote,
     Digest,
+    Enactment,
     Endorsement,
     FlowState,
     Goal,
     InboundReceipt,
     InboxEvent,
+    Indicator,
+    IndicatorValue,
     Member,
     Membership,
     OutboxMessage,
@@ -78,6 +83,46 @@ def export_member(session: Session, member: Member, now: datetime | None = None)
         ],
         "endorsements_received": [
             {**_plain(e, ("endorser_id",)), "endorser": name} for e, name in received
+        ],
+        "indicators": [
+            {
+                **_plain(indicator),
+                "values": [
+                    _plain(v)
+                    for v in session.exec(
+                        select(IndicatorValue)
+                        .where(IndicatorValue.indicator_id == indicator.id)
+                        .order_by(col(IndicatorValue.logged_at))
+                    )
+                ],
+            }
+            for indicator in session.exec(
+                select(Indicator)
+                .join(Goal, col(Goal.id) == Indicator.goal_id)
+                .where(Goal.member_id == member.id)
+            )
+        ],
+        "coaching_cycles": [
+            {
+                **_plain(cycle),
+                "feedback": [
+                    _plain(n)
+                    for n in session.exec(select(CycleNote).where(CycleNote.cycle_id == cycle.id))
+                ],
+            }
+            for cycle in session.exec(
+                select(CoachingCycle).where(CoachingCycle.member_id == member.id)
+            )
+        ],
+        "cycles_coached": [
+            _plain(cycle, ("member_id",))
+            for cycle in session.exec(
+                select(CoachingCycle).where(CoachingCycle.coach_id == member.id)
+            )
+        ],
+        "enactments": [
+            _plain(e)
+            for e in session.exec(select(Enactment).where(Enactment.member_id == member.id))
         ],
         "communities": [
             _plain(c, ("created_by",))
@@ -139,6 +184,14 @@ def forget_member(
             PostedMessage.object_id.in_(own_artifacts),  # type: ignore[attr-defined]
         )
     delete(Endorsement, Endorsement.endorser_id == mid)
+    delete(Enactment, Enactment.member_id == mid)
+    # Their cycles go (feedback with them); cycles they coached keep the acknowledgement the
+    # other member holds (its coach name is part of what was signed), without their id.
+    delete(CoachingCycle, CoachingCycle.member_id == mid)
+    goals = select(Goal.id).where(Goal.member_id == mid)
+    indicators = select(Indicator.id).where(col(Indicator.goal_id).in_(goals))
+    delete(IndicatorValue, col(IndicatorValue.indicator_id).in_(indicators))
+    delete(Indicator, col(Indicator.goal_id).in_(goals))
     delete(Artifact, Artifact.author_id == mid)
     delete(Reflection, Reflection.member_id == mid)
     delete(CheckIn, CheckIn.member_id == mid)
