@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pypdf
@@ -173,3 +174,121 @@ async def test_me_and_report_carry_an_open_dashboard_link(story: Story) -> None:
     story.bot.links = None
     card = (await story.command("U_ANA", "me", channel=None))[0].message.card
     assert card is not None and not [b for b in card.buttons if b.url]
+
+
+def zelda_is_acknowledged(story: Story, db) -> str:  # type: ignore[no-untyped-def]
+    """The coach acknowledged a 6-hour cycle on Zelda's goal; she logged an indicator twice;
+    Ben tried her share and said what his students did. Returns the cycle's code."""
+    import sqlalchemy as sa
+
+    from bot.services.verification import code_for, signing_key
+    from storage.models import (
+        Artifact,
+        CoachingCycle,
+        CycleNote,
+        Enactment,
+        Goal,
+        Indicator,
+        IndicatorValue,
+        Member,
+    )
+
+    now = story.clock.now()
+    with db.session() as session:
+        zelda = session.execute(sa.select(Member).where(Member.user_id == "U_ZELDA")).scalar_one()
+        ben = session.execute(sa.select(Member).where(Member.user_id == "U_BEN")).scalar_one()
+        goal = session.execute(sa.select(Goal).where(Goal.member_id == zelda.id)).scalar_one()
+        artifact = session.execute(sa.select(Artifact)).scalars().first()
+        indicator = Indicator(goal_id=goal.id, number=1, kind="achievement", text="Exit-ticket %")
+        session.add(indicator)
+        session.flush()
+        for days, value in ((14, 64), (0, 72)):
+            session.add(
+                IndicatorValue(
+                    indicator_id=indicator.id, value=value, logged_at=now - timedelta(days=days)
+                )
+            )
+        cycle = CoachingCycle(
+            workspace_id=zelda.workspace_id,
+            member_id=zelda.id,
+            coach_name="Coach Carter",
+            goal_id=goal.id,
+            goal_text=goal.text,
+            status="closed",
+            hours=6,
+            offered_at=now - timedelta(days=20),
+            answered_at=now - timedelta(days=19),
+            closed_at=now,
+        )
+        session.add(cycle)
+        session.flush()
+        cycle.code = code_for(signing_key(session, story.bot.settings), cycle, zelda)
+        session.add(CycleNote(cycle_id=cycle.id, text="Wait time grew", in_portfolio=True))
+        session.add(CycleNote(cycle_id=cycle.id, text="Kept between us", in_portfolio=False))
+        session.add(
+            Enactment(
+                artifact_id=artifact.id,
+                member_id=ben.id,
+                due_on=now.date(),
+                status="answered",
+                answer="Every student wrote an exit question",
+                answered_at=now,
+            )
+        )
+        session.commit()
+        return cycle.code
+
+
+async def test_a_portfolio_a_district_can_credit_is_a_tagged_pdf_with_hours_and_codes(
+    story: Story,
+    db,
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    import shutil
+    import subprocess
+
+    await zelda_learns(story)
+    code = zelda_is_acknowledged(story, db)
+    sent = await story.command("U_ZELDA", "export portfolio")
+    pdf, table = (s.message.attachment for s in sent if s.message.attachment is not None)
+    assert pdf is not None and table is not None
+
+    text = squash(pdf_text(pdf.content))
+    for expected in (
+        "Acknowledged professional learning: 6 hours in 1 coaching cycle",
+        "Indicator 1 (student achievement): Exit-ticket % — 24 Nov 2026: 64; 08 Dec 2026: 72",
+        "Coaching cycles acknowledged",
+        "Use exit tickets every day — 6 hours",
+        "Coach: Coach Carter",
+        f"Verification code: {code}",
+        "Coach's feedback: “Wait time grew”",
+        "Ben tried “Exit ticket bank",
+        "Every student wrote an exit question",
+    ):
+        assert expected in text, expected
+    assert "Kept between us" not in text  # feedback she did not choose to include
+    # Reading order: the summary, then goals, then cycles, then evidence.
+    assert text.index("Acknowledged professional") < text.index("Goals and self-ratings")
+    assert text.index("Goals and self-ratings") < text.index("Coaching cycles acknowledged")
+    assert text.index("Coaching cycles acknowledged") < text.index("Evidence of practice")
+
+    reader = pypdf.PdfReader(io.BytesIO(pdf.content))
+    catalog = reader.trailer["/Root"]
+    assert bool(catalog["/MarkInfo"]["/Marked"])
+    assert catalog["/Lang"] == "en"
+    top = catalog["/StructTreeRoot"]["/K"]
+    document = (top[0] if isinstance(top, list) else top).get_object()
+    assert document["/S"] == "/Document"
+    kinds = [str(e.get_object()["/S"]) for e in document["/K"]]
+    assert {"/H1", "/H2", "/P", "/Figure"} <= set(kinds) and kinds[0] == "/H1"
+    if shutil.which("pdfinfo"):  # poppler's own view, where it is installed (.ci/run does)
+        path = tmp_path / "portfolio.pdf"
+        path.write_bytes(pdf.content)
+        info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True).stdout
+        assert re.search(r"^Tagged:\s+yes$", info, re.M), info
+
+    rows = list(csv.DictReader(io.StringIO(table.content.decode("utf-8-sig"))))
+    [cycle] = [r for r in rows if r["record"] == "coaching cycle"]
+    assert (cycle["hours"], cycle["code"], cycle["person"]) == ("6", code, "Coach Carter")
+    assert [r["value"] for r in rows if r["record"] == "indicator"] == ["64", "72"]
+    assert [r["person"] for r in rows if r["record"] == "tried by a peer"] == ["Ben"]

@@ -19,13 +19,15 @@ import io
 import itertools
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.core.context import Context, UsageError
 from bot.core.messages import Attachment, Message, Visibility
@@ -34,7 +36,19 @@ from bot.scoring.bands import BANDS
 from bot.scoring.progress import GoalProgress, MemberProgress, member_progress
 from bot.services.links import OPEN_LINK
 from bot.services.prompts import PromptLibrary
-from storage.models import CheckIn, Goal, Member, Reflection, ReflectionPrompt
+from storage.models import (
+    Artifact,
+    CheckIn,
+    CoachingCycle,
+    CycleNote,
+    Enactment,
+    Goal,
+    Indicator,
+    IndicatorValue,
+    Member,
+    Reflection,
+    ReflectionPrompt,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +79,64 @@ class IncludedReflection:
 
 
 @dataclass(frozen=True, kw_only=True)
+class IndicatorTrack:
+    """An indicator of progress on a goal and its values over time."""
+
+    goal_id: int
+    number: int
+    kind: str
+    text: str
+    values: tuple[tuple[datetime, float, str], ...]  # (when, value, note)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Acknowledged:
+    """A closed coaching cycle: the hours a coach acknowledged, verifiable by its code."""
+
+    goal: str
+    coach: str
+    hours: float
+    offered_at: datetime
+    accepted_at: datetime | None
+    closed_at: datetime
+    code: str
+    feedback: tuple[str, ...]  # the notes the member chose to include
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tried:
+    """A peer tried one of the member's shares and said what students did."""
+
+    title: str
+    by: str
+    at: datetime
+    answer: str
+
+
+INDICATOR_KINDS = {
+    "achievement": "student achievement",
+    "engagement": "student engagement",
+    "practice": "evidence of practice",
+    "skills": "21st-century skills",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
 class Portfolio:
     progress: MemberProgress
     reflections: tuple[IncludedReflection, ...]
     include_private: bool
     generated_at: datetime
     element_names: dict[str, str]
+    indicators: tuple[IndicatorTrack, ...] = ()
+    cycles: tuple[Acknowledged, ...] = ()
+    tried: tuple[Tried, ...] = ()
+    verify_url: str = ""  # where a code is checked: <public url>/verify/
+
+    @property
+    def hours(self) -> float:
+        """Total acknowledged hours of professional learning."""
+        return sum(c.hours for c in self.cycles)
 
     @property
     def member(self) -> Member:
@@ -88,6 +154,7 @@ def portfolio_record(
     *,
     now: datetime,
     include_private: bool = False,
+    verify_url: str = "",
 ) -> Portfolio:
     """Everything the portfolio shows; private text only when `include_private`."""
     goals = {g.id: g for g in session.exec(select(Goal).where(Goal.member_id == member.id))}
@@ -134,6 +201,81 @@ def portfolio_record(
         include_private=include_private,
         generated_at=now,
         element_names={key: e.name for key, e in prompts.elements.items()},
+        indicators=_indicators(session, list(goals)),
+        cycles=_acknowledged(session, member),
+        tried=_tried(session, member),
+        verify_url=verify_url,
+    )
+
+
+def _indicators(session: Session, goal_ids: list[int | None]) -> tuple[IndicatorTrack, ...]:
+    ids = [g for g in goal_ids if g is not None]
+    if not ids:
+        return ()
+    tracks = []
+    for indicator in session.exec(
+        select(Indicator)
+        .where(col(Indicator.goal_id).in_(ids))
+        .order_by(col(Indicator.goal_id), col(Indicator.number))
+    ):
+        values = session.exec(
+            select(IndicatorValue)
+            .where(IndicatorValue.indicator_id == indicator.id)
+            .order_by(col(IndicatorValue.logged_at), col(IndicatorValue.id))
+        ).all()
+        tracks.append(
+            IndicatorTrack(
+                goal_id=indicator.goal_id,
+                number=indicator.number,
+                kind=indicator.kind,
+                text=indicator.text,
+                values=tuple((v.logged_at, v.value, v.note) for v in values),
+            )
+        )
+    return tuple(tracks)
+
+
+def _acknowledged(session: Session, member: Member) -> tuple[Acknowledged, ...]:
+    """Closed cycles only: an offer, a decline or a cycle under way acknowledges nothing."""
+    found = []
+    for cycle in session.exec(
+        select(CoachingCycle)
+        .where(CoachingCycle.member_id == member.id, CoachingCycle.status == "closed")
+        .order_by(col(CoachingCycle.closed_at))
+    ):
+        if cycle.closed_at is None or cycle.code is None:
+            continue
+        notes = session.exec(
+            select(CycleNote.text)
+            .where(CycleNote.cycle_id == cycle.id, col(CycleNote.in_portfolio).is_(True))
+            .order_by(col(CycleNote.created_at))
+        ).all()
+        found.append(
+            Acknowledged(
+                goal=cycle.goal_text,
+                coach=cycle.coach_name,
+                hours=cycle.hours or 0.0,
+                offered_at=cycle.offered_at,
+                accepted_at=cycle.answered_at,
+                closed_at=cycle.closed_at,
+                code=cycle.code,
+                feedback=tuple(notes),
+            )
+        )
+    return tuple(found)
+
+
+def _tried(session: Session, member: Member) -> tuple[Tried, ...]:
+    rows = session.exec(
+        select(Enactment, Artifact.title, Member.display_name)
+        .join(Artifact, col(Artifact.id) == Enactment.artifact_id)
+        .join(Member, col(Member.id) == Enactment.member_id)
+        .where(Artifact.author_id == member.id, Enactment.status == "answered")
+        .order_by(col(Enactment.answered_at))
+    ).all()
+    return tuple(
+        Tried(title=title, by=name or "a peer", at=e.answered_at or e.created_at, answer=e.answer)
+        for e, title, name in rows
     )
 
 
@@ -179,6 +321,9 @@ CSV_COLUMNS = (
     "person",
     "note",
     "text",
+    "value",
+    "hours",
+    "code",
 )
 
 
@@ -189,7 +334,8 @@ def _cell(value: object) -> str:
 
 
 def portfolio_csv(portfolio: Portfolio) -> bytes:
-    """One row per goal, rating, included reflection, share and endorsement received."""
+    """One row per goal, rating, indicator value, acknowledged coaching cycle, share tried
+    by a peer, included reflection, share and endorsement received."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -217,6 +363,39 @@ def portfolio_csv(portfolio: Portfolio) -> bytes:
                 rating=point.rating,
                 band=point.band,
             )
+    goal_labels = {
+        g.goal.id: f"{g.goal.number}. {g.goal.text}" for g in portfolio.progress.goals if g.goal
+    }
+    for track in portfolio.indicators:
+        for at, value, note in track.values:
+            row(
+                record="indicator",
+                date=at.date().isoformat(),
+                goal=goal_labels.get(track.goal_id, ""),
+                title=track.text,
+                element=INDICATOR_KINDS.get(track.kind, track.kind),
+                value=f"{value:g}",
+                note=note,
+            )
+    for cycle in portfolio.cycles:
+        row(
+            record="coaching cycle",
+            date=cycle.closed_at.date().isoformat(),
+            goal=cycle.goal,
+            person=cycle.coach,
+            hours=f"{cycle.hours:g}",
+            code=cycle.code,
+            url=f"{portfolio.verify_url}{cycle.code}" if portfolio.verify_url else "",
+            text=" | ".join(cycle.feedback),
+        )
+    for tried in portfolio.tried:
+        row(
+            record="tried by a peer",
+            date=tried.at.date().isoformat(),
+            title=tried.title,
+            person=tried.by,
+            text=tried.answer,
+        )
     for reflection in portfolio.reflections:
         row(
             record="reflection",
@@ -273,13 +452,29 @@ LINE = (0, 114, 178)  # Okabe–Ito blue
 
 
 class _PortfolioPDF(FPDF):
+    """A tagged PDF: every heading, paragraph and chart is a structure element (H1, H2, P,
+    Figure with its alternative text) in reading order, the language is set, and the
+    running footer is marked as an artifact, which screen readers skip."""
+
     footer_text = ""
 
     def footer(self) -> None:
+        self._out("/Artifact BMC")
         self.set_y(-12)
         self.set_font(self.font_family, size=8)
         self.set_text_color(90, 90, 90)
         self.cell(0, 5, f"{self.footer_text} · page {self.page_no()}", align="C")
+        self._out("EMC")
+
+    @contextmanager
+    def tagged(self, kind: str, alt: str | None = None) -> Iterator[None]:
+        """Content written inside is one structure element of `kind` on this page. fpdf2
+        tags only images itself; this uses its structure tree the same way for text."""
+        mcid = self.struct_builder.next_mcid_for_page(self.page)
+        self._add_marked_content(struct_type=f"/{kind}", mcid=mcid, alt_text=alt)
+        self._out(f"/{kind} <</MCID {mcid}>> BDC")
+        yield
+        self._out("EMC")
 
 
 class _Writer:
@@ -301,6 +496,7 @@ class _Writer:
         self.pdf.set_author(author)
         self.pdf.set_creator("PLN Bot")
         self.pdf.set_subject("Professional learning portfolio")
+        self.pdf.set_lang("en")
         self.pdf.add_page()
 
     def text(self, value: str) -> str:
@@ -308,38 +504,62 @@ class _Writer:
             return value
         return value.translate(_FOLD).encode("latin-1", "replace").decode("latin-1")
 
+    def _block(self, kind: str, value: str, height: float, link: str = "") -> None:
+        """A tagged block of text, moved whole to the next page when it doesn't fit here
+        (a marked sequence must not cross a page), or split by lines when it is longer
+        than a page."""
+        pdf = self.pdf
+        found = pdf.multi_cell(0, height, self.text(value), dry_run=True, output="LINES")
+        lines: list[str] = list(found) if isinstance(found, list) else [self.text(value)]
+        room = int((pdf.page_break_trigger - pdf.get_y()) // height)
+        if len(lines) > room:
+            pdf.add_page()
+            room = int((pdf.page_break_trigger - pdf.get_y()) // height)
+        room = max(room, 1)
+        for start in range(0, len(lines), room):
+            if start:
+                pdf.add_page()
+            chunk = "\n".join(lines[start : start + room])
+            with pdf.tagged(kind):
+                pdf.multi_cell(
+                    0, height, chunk, link=link, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT
+                )
+
     def heading(self, value: str, size: int = 14) -> None:
         if self.pdf.get_y() > 250:
             self.pdf.add_page()
         self.pdf.ln(3)
         self.pdf.set_font(self.family, "B", size)
         self.pdf.set_text_color(20, 20, 20)
-        self.pdf.multi_cell(
-            0, size * 0.5, self.text(value), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT
-        )
+        self._block("H1" if size >= 15 else "H2", value, size * 0.5)
         self.pdf.ln(1)
 
     def para(self, value: str, size: int = 10, bold: bool = False, grey: bool = False) -> None:
         self.pdf.set_font(self.family, "B" if bold else "", size)
         self.pdf.set_text_color(*((90, 90, 90) if grey else (20, 20, 20)))
-        self.pdf.multi_cell(
-            0, size * 0.5, self.text(value), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT
-        )
+        self._block("P", value, size * 0.5)
 
     def link(self, value: str, url: str) -> None:
         self.pdf.set_font(self.family, "", 9)
         self.pdf.set_text_color(*LINE)
-        self.pdf.multi_cell(
-            0, 4.5, self.text(value), link=url, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT
-        )
+        self._block("P", value, 4.5, link=url)
         self.pdf.set_text_color(20, 20, 20)
 
     def rating_chart(self, progress: GoalProgress) -> None:
-        """Ratings over time on the 0–10 scale, the four bands shaded and labelled."""
+        """Ratings over time on the 0–10 scale, the four bands shaded and labelled; tagged
+        as a figure whose alternative text says what it shows."""
         pdf = self.pdf
         width, height = 120.0, 42.0
-        if pdf.get_y() + height + 8 > pdf.h - 20:
+        if pdf.get_y() + height + 8 > pdf.page_break_trigger:
             pdf.add_page()
+        alt = "Chart of self-ratings over time: " + ", ".join(
+            f"{_day(p.at)} {p.rating} of 10" for p in progress.ratings
+        )
+        with pdf.tagged("Figure", alt=self.text(alt)):
+            self._draw_chart(progress, width, height)
+
+    def _draw_chart(self, progress: GoalProgress, width: float, height: float) -> None:
+        pdf = self.pdf
         left, top = pdf.l_margin + 8, pdf.get_y() + 2
         scale = height / 10.0
 
@@ -422,6 +642,17 @@ def portfolio_pdf(portfolio: Portfolio) -> bytes:
         f"peer endorsements received: {progress.endorsements_received} · "
         f"endorsements given: {len(progress.given)}"
     )
+    if portfolio.cycles:
+        first = min(c.offered_at for c in portfolio.cycles)
+        last = max(c.closed_at for c in portfolio.cycles)
+        count = len(portfolio.cycles)
+        doc.para(
+            f"Acknowledged professional learning: {portfolio.hours:g} hours in {count} coaching "
+            f"cycle{'s' if count != 1 else ''}, {_day(first)} to {_day(last)}, each signed by "
+            "its coach and verifiable by its code (below).",
+            10,
+            bold=True,
+        )
     doc.para(
         "Self-ratings use the Future Ready scale from 0 to 10: Investigating 0–3, "
         "Envisioning 4–5, Planning 6–7, Staging 8–10.",
@@ -450,6 +681,14 @@ def portfolio_pdf(portfolio: Portfolio) -> bytes:
                 facts.append(f"target {goal.target_date:%d %b %Y}")
             facts.append(f"achieved {_day(goal.done_at)}" if goal.status == "done" else "active")
             doc.para(" · ".join(facts), 9, grey=True)
+        for track in portfolio.indicators:
+            if goal is None or track.goal_id != goal.id:
+                continue
+            kind = INDICATOR_KINDS.get(track.kind, track.kind)
+            values = "; ".join(f"{_day(at)}: {value:g}" for at, value, _ in track.values)
+            doc.para(
+                f"Indicator {track.number} ({kind}): {track.text} — {values or 'no values yet'}", 9
+            )
         if not goal_progress.ratings:
             doc.para("No ratings yet.", 9)
             continue
@@ -459,6 +698,24 @@ def portfolio_pdf(portfolio: Portfolio) -> bytes:
             9,
         )
         doc.rating_chart(goal_progress)
+
+    doc.heading("Coaching cycles acknowledged")
+    if not portfolio.cycles:
+        doc.para("No coaching cycle acknowledged yet.", 9)
+    for cycle in portfolio.cycles:
+        doc.para(f"{cycle.goal or 'A goal'} — {cycle.hours:g} hours", 11, bold=True)
+        accepted = f", accepted {_day(cycle.accepted_at)}" if cycle.accepted_at else ""
+        doc.para(
+            f"Coach: {cycle.coach} · offered {_day(cycle.offered_at)}{accepted}, "
+            f"acknowledged {_day(cycle.closed_at)}",
+            9,
+            grey=True,
+        )
+        where = f" — check it at {portfolio.verify_url}{cycle.code}" if portfolio.verify_url else ""
+        doc.para(f"Verification code: {cycle.code}{where}", 9)
+        for note in cycle.feedback:
+            doc.para(f"Coach's feedback: “{note}”", 9)
+        doc.pdf.ln(1)
 
     doc.heading("Reflections")
     if not portfolio.reflections:
@@ -490,6 +747,12 @@ def portfolio_pdf(portfolio: Portfolio) -> bytes:
             doc.para(f"Endorsed by {endorsement.endorser} on {_day(endorsement.at)}{note}", 9)
         doc.pdf.ln(1)
 
+    if portfolio.tried:
+        doc.heading("Practice others tried, and what their students did")
+        for tried in portfolio.tried:
+            doc.para(f"{_day(tried.at)} · {tried.by} tried “{tried.title}”", 9, bold=True)
+            doc.para(tried.answer, 10)
+
     if progress.given:
         doc.heading("Peer work this educator endorsed")
         for given in progress.given:
@@ -510,7 +773,12 @@ async def export_portfolio(ctx: Context, args: str) -> None:
             "`export portfolio with private` (your private reflections too)."
         )
     record = portfolio_record(
-        ctx.session, ctx.prompts, ctx.member, now=ctx.now, include_private=bool(choice)
+        ctx.session,
+        ctx.prompts,
+        ctx.member,
+        now=ctx.now,
+        include_private=bool(choice),
+        verify_url=f"{ctx.links.base_url}/verify/" if ctx.links is not None else "",
     )
     text = (
         "Your portfolio *for you only*: it includes your private reflections and check-in "
