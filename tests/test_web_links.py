@@ -240,3 +240,36 @@ def test_an_operator_can_make_links_last_longer_or_shorter(db: Database) -> None
     too_long = {"DATABASE_URL": db.url, "PLNBOT_DASHBOARD_LINK_DAYS": 365}
     with pytest.raises(ValueError, match="PLNBOT_DASHBOARD_LINK_DAYS"):
         Settings(**too_long)  # type: ignore[arg-type]
+
+
+async def test_a_teachers_dashboard_charts_her_indicator_beside_her_ratings(web: WebRig) -> None:
+    from datetime import UTC, datetime
+
+    from storage.models import Goal, Indicator, IndicatorValue
+
+    await community_with_two_teachers(web)
+    with web.db.session() as session:
+        ana = session.exec(select(Member).where(Member.user_id == ANA)).one()
+        goal = session.exec(select(Goal).where(Goal.member_id == ana.id)).first()
+        assert goal is not None
+        indicator = Indicator(
+            goal_id=goal.id or 0, number=1, kind="engagement", text="Hands up per lesson"
+        )
+        session.add(indicator)
+        session.flush()
+        for day, value in ((1, 6), (8, 11)):
+            session.add(
+                IndicatorValue(
+                    indicator_id=indicator.id or 0,
+                    value=value,
+                    logged_at=datetime(2026, 12, day, 15, tzinfo=UTC),
+                )
+            )
+        session.commit()
+    status, page, _ = await fetch(web, web.dashboard_url(ANA))
+    assert status == 200
+    assert "Hands up per lesson" in page and "(student engagement)" in page
+    assert 'data-value="6"' in page and 'data-value="11"' in page
+    assert "Values in time order: 01 Dec 2026: 6; 08 Dec 2026: 11" in page  # for screen readers
+    status, page, _ = await fetch(web, web.dashboard_url(BEN))
+    assert "Hands up per lesson" not in page

@@ -217,6 +217,75 @@ def rating_chart(chart_id: str, title: str, points: Sequence[RatingPoint]) -> st
     return "".join(out) + legend
 
 
+def indicator_chart(
+    chart_id: str, title: str, values: Sequence[tuple[datetime, float, str]]
+) -> str:
+    """An indicator of progress over time (its own scale: the teacher's words say what the
+    numbers are), drawn beside the goal's self-ratings; every value is in the description."""
+    width, height = WIDTH, 200
+    left, right, top, bottom = 48, 12, 18, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    desc = (
+        "Values in time order: " + "; ".join(f"{_day(at)}: {value:g}" for at, value, _ in values)
+        if values
+        else "No values yet."
+    )
+    out = _open(chart_id, width, height, title, desc)
+    if not values:
+        out.append(
+            f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" font-size="{LABEL}" '
+            f'text-anchor="middle" fill="{INK}">No values yet</text></svg>'
+        )
+        return "".join(out)
+    low = min(0.0, min(v for _, v, _ in values))
+    high = max(v for _, v, _ in values)
+    high = high if high > low else low + 1
+    first, last = values[0][0], values[-1][0]
+    span = (last - first).total_seconds()
+
+    def y_of(value: float) -> float:
+        return top + plot_h - (value - low) / (high - low) * plot_h
+
+    def x_of(index: int) -> float:
+        if span <= 0:
+            return left + plot_w * (index + 0.5) / len(values)
+        return left + 24 + (plot_w - 48) * (values[index][0] - first).total_seconds() / span
+
+    for tick in (low, (low + high) / 2, high):
+        y = y_of(tick)
+        out.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="{GRID}" stroke-width="1"/>'
+            f'<text x="{left - 8}" y="{y + 5:.1f}" font-size="{LABEL}" text-anchor="end" '
+            f'fill="{INK}">{tick:g}</text>'
+        )
+    coords = [(x_of(i), y_of(v)) for i, (_, v, _) in enumerate(values)]
+    if len(coords) > 1:
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+        out.append(
+            f'<polyline points="{path}" fill="none" stroke="{OKABE_ITO["vermillion"]}" '
+            f'stroke-width="2.5" stroke-linejoin="round"/>'
+        )
+    for (x, y), (at, value, _) in zip(coords, values, strict=True):
+        out.append(
+            f'<g class="value" data-value="{value:g}" data-date="{at.date().isoformat()}">'
+            f"<title>{escape(_day(at))}: {value:g}</title>"
+            f'<rect x="{x - 5:.1f}" y="{y - 5:.1f}" width="10" height="10" '
+            f'fill="{OKABE_ITO["vermillion"]}" stroke="#ffffff" stroke-width="2"/></g>'
+        )
+    out.append(
+        f'<text x="{left}" y="{top + plot_h + 22}" font-size="{LABEL}" fill="{INK}">'
+        f"{escape(_short(first))}</text>"
+    )
+    if len(values) > 1:
+        out.append(
+            f'<text x="{left + plot_w}" y="{top + plot_h + 22}" font-size="{LABEL}" '
+            f'text-anchor="end" fill="{INK}">{escape(_short(last))}</text>'
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
 PARTICIPATION = (
     ("shares", "Shares", OKABE_ITO["orange"]),
     ("endorsements", "Endorsements", OKABE_ITO["blue"]),

@@ -19,12 +19,20 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.web.charts import bands_chart, checkins_chart, participation_chart, rating_chart
+from adapters.web.charts import (
+    bands_chart,
+    checkins_chart,
+    indicator_chart,
+    participation_chart,
+    rating_chart,
+)
 from adapters.web.pages import render_page
 from adapters.web.render import safe_url
 from adapters.web.security import DASHBOARD_CSP, secure
 from bot.core.dispatch import Bot
 from bot.features.portfolio import (
+    INDICATOR_KINDS,
+    indicator_tracks,
     portfolio_csv,
     portfolio_filename,
     portfolio_pdf,
@@ -88,10 +96,26 @@ class Dashboards:
         progress = member_progress(session, grant.member)
         names = {key: e.name for key, e in self.bot.prompts.elements.items()}
         charts = []
+        tracks = indicator_tracks(session, [g.goal.id for g in progress.goals if g.goal])
         for index, goal_progress in enumerate(progress.goals):
             goal = goal_progress.goal
+            indicators = [
+                {
+                    "text": track.text,
+                    "kind": INDICATOR_KINDS.get(track.kind, track.kind),
+                    "readings": track.values,
+                    "svg": indicator_chart(
+                        f"goal-{index}-indicator-{track.number}",
+                        f"{track.text} over time",
+                        track.values,
+                    ),
+                }
+                for track in tracks
+                if goal is not None and track.goal_id == goal.id
+            ]
             charts.append(
                 {
+                    "indicators": indicators,
                     "goal_id": goal.id if goal else "none",
                     "title": goal_progress.title,
                     "done": bool(goal and goal.status == "done"),

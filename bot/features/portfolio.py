@@ -201,14 +201,15 @@ def portfolio_record(
         include_private=include_private,
         generated_at=now,
         element_names={key: e.name for key, e in prompts.elements.items()},
-        indicators=_indicators(session, list(goals)),
+        indicators=indicator_tracks(session, list(goals)),
         cycles=_acknowledged(session, member),
         tried=_tried(session, member),
         verify_url=verify_url,
     )
 
 
-def _indicators(session: Session, goal_ids: list[int | None]) -> tuple[IndicatorTrack, ...]:
+def indicator_tracks(session: Session, goal_ids: list[int | None]) -> tuple[IndicatorTrack, ...]:
+    """Each goal's indicators of progress with their values, oldest first."""
     ids = [g for g in goal_ids if g is not None]
     if not ids:
         return ()
