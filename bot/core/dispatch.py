@@ -39,6 +39,7 @@ from bot.features import (
     checkins,
     coaches,
     communities,
+    cycles,
     digests,
     endorsements,
     evidence,
@@ -88,6 +89,7 @@ FEATURES = (
     communities,
     reports,
     coaches,
+    cycles,
     home,
 )
 

@@ -1,0 +1,212 @@
+"""Coaching cycles as the people involved live them: a coach offers a cycle on a teacher's
+goal, the teacher accepts (or declines), feedback flows privately between the two, the
+teacher keeps what they want in their portfolio and answers, and the coach acknowledges the
+hours with a code anyone can verify."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.services.verification import signing_key, verified
+from storage.db import Database
+from storage.models import CoachingCycle, CycleNote
+from tests.doubles import Sent
+from tests.steps import only, rows, setup_community, text_of
+from tests.story import Story
+
+TEACHER, COACH = "U_TEACHER1", "U_COACH"
+GOAL = "Use exit tickets every day"
+
+
+def to(sent: list[Sent], user_id: str) -> list[Sent]:
+    """What `user_id` got in their DM."""
+    return [s for s in sent if s.conversation.channel_id == f"D-{user_id}"]
+
+
+def button(sent: Sent, action_id: str) -> str:
+    assert sent.message.card is not None, sent.text
+    found = [b.value for b in sent.message.card.buttons if b.action_id == action_id]
+    assert found, [b.action_id for b in sent.message.card.buttons]
+    return found[0]
+
+
+async def offered(story: Story) -> Sent:
+    """The teacher has a goal; the coach offers a cycle on it; returns the teacher's DM."""
+    await setup_community(story)
+    await story.command(TEACHER, f"goal add {GOAL}", channel=None)
+    sent = await story.command(COACH, f"cycle start <@{TEACHER}> 1")
+    coach_reply = [s for s in sent if s.ephemeral]
+    assert "offered *Teacher1* a coaching cycle on their goal 1" in only(coach_reply).text
+    assert GOAL not in only(coach_reply).text  # the goal's words wait for the teacher's yes
+    return only(to(sent, TEACHER))
+
+
+async def test_offer_accept_feedback_portfolio_answer_and_close(story: Story, db: Database) -> None:
+    offer = await offered(story)
+    assert f"*Coach* offers you a coaching cycle on your goal 1: “{GOAL}”" in offer.text
+    assert {b.label for b in offer.message.card.buttons} == {"Accept", "Decline"}  # type: ignore[union-attr]
+
+    story.clock.advance(timedelta(days=1))
+    accepted = await story.press(
+        TEACHER, "cycle_accept", button(offer, "cycle_accept"), channel=None
+    )
+    assert "You've accepted the coaching cycle with *Coach*" in only(to(accepted, TEACHER)).text
+    told = only(to(accepted, COACH)).text
+    assert told.startswith("*Teacher1* accepted your coaching cycle on their goal 1")
+    again = only(
+        await story.press(TEACHER, "cycle_accept", button(offer, "cycle_accept"), channel=None)
+    )
+    assert again.text == "You already accepted this coaching cycle."
+    refused = only(await story.command(COACH, f"cycle start <@{TEACHER}> 1"))
+    assert "You already have a coaching cycle with *Teacher1* (active)" in refused.text
+
+    sent = await story.command(
+        COACH, f"feedback <@{TEACHER}> Your exit tickets sharpened the plenary."
+    )
+    assert (
+        "Sent your feedback to *Teacher1*, privately" in only([s for s in sent if s.ephemeral]).text
+    )
+    note_dm = only(to(sent, TEACHER))
+    assert note_dm.text.startswith(f"Feedback from *Coach* on your goal 1 (“{GOAL}”):")
+    assert "Your exit tickets sharpened the plenary." in note_dm.text
+    assert not [
+        s for s in sent if not s.ephemeral and s not in to(sent, TEACHER)
+    ]  # no channel post
+    note = button(note_dm, "cycle_note_portfolio")
+
+    added = only(await story.press(TEACHER, "cycle_note_portfolio", note, channel=None))
+    assert added.text.startswith("Added this feedback to your portfolio")
+    assert rows(db, CycleNote)[0].in_portfolio is True
+    removed = only(await story.press(TEACHER, "cycle_note_portfolio", note, channel=None))
+    assert removed.text.startswith("Took this feedback out of your portfolio")
+    assert rows(db, CycleNote)[0].in_portfolio is False
+    await story.press(TEACHER, "cycle_note_portfolio", note, channel=None)
+
+    ask = only(await story.press(TEACHER, "cycle_note_answer", note, channel=None))
+    assert "Type your answer to *Coach*'s feedback here" in ask.text
+    answered = await story.say(TEACHER, "Thanks! Trying peer review next.")
+    assert "Sent your answer to *Coach*" in only(to(answered, TEACHER)).text
+    assert only(to(answered, COACH)).text == (
+        "*Teacher1* answered your feedback:\nThanks! Trying peer review next."
+    )
+    assert rows(db, CycleNote)[0].answer == "Thanks! Trying peer review next."
+
+    for bad in ("0", "0.4", "201", "lots", "nan", "inf"):
+        reply = only(await story.command(COACH, f"cycle close <@{TEACHER}> {bad}"))
+        assert "a number from 0.5 to 200" in reply.text, bad
+    story.clock.advance(timedelta(days=30))
+    closed = await story.command(COACH, f"cycle close <@{TEACHER}> 7.5")
+    cycle = rows(db, CoachingCycle)[0]
+    assert cycle.status == "closed" and cycle.hours == 7.5 and cycle.code
+    assert cycle.goal_text == GOAL and cycle.coach_name == "Coach"
+    assert cycle.offered_at < cycle.answered_at < cycle.closed_at  # type: ignore[operator]
+    dm = only(to(closed, TEACHER)).text
+    assert "is acknowledged: 7.5 hours of professional learning" in dm
+    assert f"Your verification code is {cycle.code}" in dm
+    confirmed = only([s for s in closed if s.ephemeral]).text
+    assert f"7.5 hours acknowledged, verification code {cycle.code}" in confirmed
+    with db.session() as session:
+        found = verified(session, signing_key(session, story.bot.settings), cycle.code or "")
+        assert found is not None and found[0].id == cycle.id
+
+    after = only(await story.command(COACH, f"feedback <@{TEACHER}> One more thing"))
+    assert "You have no active coaching cycle with *Teacher1*" in after.text
+    # Closed, a new cycle may start.
+    assert "offered *Teacher1*" in text_of(
+        await story.command(COACH, f"cycle start <@{TEACHER}> 1")
+    )
+
+
+async def test_declining_is_the_teachers_choice_and_the_coach_is_told_kindly(
+    story: Story, db: Database
+) -> None:
+    offer = await offered(story)
+    sent = await story.press(TEACHER, "cycle_decline", button(offer, "cycle_decline"), channel=None)
+    assert "declined the coaching cycle; nothing else changes" in only(to(sent, TEACHER)).text
+    told = only(to(sent, COACH)).text
+    assert "*Teacher1* has declined the coaching cycle for now. That's their choice" in told
+    assert GOAL not in told
+    assert rows(db, CoachingCycle)[0].status == "declined"
+
+    refused = only(await story.command(COACH, f"feedback <@{TEACHER}> Keep going"))
+    assert "You have no active coaching cycle with *Teacher1*" in refused.text
+    assert rows(db, CycleNote) == []
+    # Declined is not open: the coach may offer again later.
+    assert "offered *Teacher1*" in text_of(
+        await story.command(COACH, f"cycle start <@{TEACHER}> 1")
+    )
+
+
+async def test_only_coaches_run_cycles_and_only_the_teacher_answers_an_offer(
+    story: Story, db: Database
+) -> None:
+    await setup_community(story)
+    await story.command(TEACHER, f"goal add {GOAL}", channel=None)
+    for words in (
+        f"cycle start <@{TEACHER}> 1",
+        f"feedback <@{TEACHER}> hi",
+        f"cycle close <@{TEACHER}> 3",
+    ):
+        refused = only(await story.command("U_ANA", words))
+        assert refused.text.startswith(
+            f"`{' '.join(words.split()[: 2 if words.startswith('cycle') else 1])}` is for coaches."
+        )
+    assert rows(db, CoachingCycle) == []
+
+    offer = only(to(await story.command(COACH, f"cycle start <@{TEACHER}> 1"), TEACHER))
+    value = button(offer, "cycle_accept")
+    for stranger in ("U_ANA", COACH):
+        refused = only(await story.press(stranger, "cycle_accept", value, channel=None))
+        assert "isn't yours to answer" in refused.text
+        assert (
+            "isn't yours to answer"
+            in only(await story.press(stranger, "cycle_decline", value, channel=None)).text
+        )
+    assert rows(db, CoachingCycle)[0].status == "offered"
+
+    early = only(await story.command(COACH, f"feedback <@{TEACHER}> Too soon"))
+    assert "*Teacher1* hasn't accepted your coaching cycle yet" in early.text
+    early_close = only(await story.command(COACH, f"cycle close <@{TEACHER}> 2"))
+    assert "hasn't accepted your coaching cycle yet" in early_close.text
+
+    # Another coach's cycle is not this coach's: they see none of it.
+    await story.command(COACH, "coach add <@U_OTHER>")
+    await story.press(TEACHER, "cycle_accept", value, channel=None)
+    other = only(await story.command("U_OTHER", f"feedback <@{TEACHER}> Hello"))
+    assert "You have no active coaching cycle with *Teacher1*" in other.text
+
+    # A note's buttons work for the teacher only.
+    sent = await story.command(COACH, f"feedback <@{TEACHER}> Nice lesson")
+    note = button(only(to(sent, TEACHER)), "cycle_note_portfolio")
+    for action in ("cycle_note_portfolio", "cycle_note_answer"):
+        assert "can't find that feedback" in only(await story.press(COACH, action, note)).text
+        assert "can't find that feedback" in only(await story.press(TEACHER, action, "x")).text
+    assert rows(db, CycleNote)[0].in_portfolio is False
+
+
+async def test_bad_cycle_commands_get_kind_usage(story: Story) -> None:
+    await setup_community(story)
+    await story.command(TEACHER, f"goal add {GOAL}", channel=None)
+    assert (
+        "Usage: `cycle start @member <goal n>`"
+        in only(await story.command(COACH, f"cycle start <@{TEACHER}>")).text
+    )
+    assert (
+        "the goal's number"
+        in only(await story.command(COACH, f"cycle start <@{TEACHER}> one")).text
+    )
+    assert (
+        "*Teacher1* has no goal 4"
+        in only(await story.command(COACH, f"cycle start <@{TEACHER}> 4")).text
+    )
+    assert "with someone else" in only(await story.command(COACH, "cycle start <@U_COACH> 1")).text
+    assert (
+        "Usage: `feedback @member <text>`"
+        in only(await story.command(COACH, "feedback <@U_X>")).text
+    )
+    long = "x" * 3001
+    assert "under 3,000" in only(await story.command(COACH, f"feedback <@{TEACHER}> {long}")).text
+    # `goal 1` reads as well as `1`.
+    assert "offered *Teacher1*" in text_of(
+        await story.command(COACH, f"cycle start <@{TEACHER}> goal 1")
+    )
