@@ -18,14 +18,16 @@ from bot.core.kinds import Delivery, Due
 from bot.core.messages import Button, Card, Input, Link, Message, Visibility
 from bot.core.router import Router
 from bot.delivery.rows import member_today
-from bot.scoring.bands import band
+from bot.features.goals import goal_indicators, log_value, parse_value, register_indicators
+from bot.scoring.bands import STAGING, band, role_group
 from bot.services.prompts import PromptLibrary
 from storage.columns import saved_id
-from storage.models import CheckIn, Community, Goal, Member, Membership
+from storage.models import CheckIn, Community, Goal, Indicator, Member, Membership
 from storage.queries import save_flow
 
 MAX_REFLECTION = 4000
 MIN_WORDS_FIRST = 3  # words typed before a rating are kept as the reflection from this many
+SKIP = ("skip", "-", "none", "n/a", "pass")
 _ANSWER = re.compile(
     r"^\s*([+-]?\d+(?:[.,]\d+)?)\b\s*(?:/\s*10\b)?\s*(?:[-–—:;,.)]+\s*)?(.*)$", re.S
 )
@@ -135,18 +137,26 @@ def _goal_text(ctx: Context, checkin: CheckIn) -> str:
 
 
 def _finish(ctx: Context, checkin: CheckIn) -> None:
+    """The rating and reflection are in: save the check-in and say what its band means for
+    the member's role; then ask for the goal's indicators, if it has any."""
     assert checkin.rating is not None and checkin.id is not None
     checkin.status = "answered"
     checkin.answered_at = ctx.now
     ctx.session.add(checkin)
     ctx.clear_flow()
+    picked = band(checkin.rating)
     text = ctx.prompts.checkin_text(
-        "saved", rating=checkin.rating, band=band(checkin.rating), goal=_goal_named(ctx, checkin)
+        "saved", rating=checkin.rating, band=picked, goal=_goal_named(ctx, checkin)
     )
+    text += "\n" + ctx.prompts.band_descriptor(picked, role_group(ctx.member.role))
+    goal = ctx.session.get(Goal, checkin.goal_id) if checkin.goal_id else None
+    if checkin.rating >= STAGING:
+        command = f"share <url> goal:{goal.number}" if goal else "share <url>"
+        text += "\n" + ctx.prompts.evidence_text(command)
     ctx.reply(
         text,
         Card(
-            title=f"{checkin.rating}/10 — {band(checkin.rating)}",
+            title=f"{checkin.rating}/10 — {picked}",
             body=text,
             buttons=(
                 Button(
@@ -157,6 +167,45 @@ def _finish(ctx: Context, checkin: CheckIn) -> None:
             ),
         ),
     )
+    indicators = goal_indicators(ctx.session, goal) if goal else []
+    if indicators:
+        _ask_indicator(ctx, checkin, indicators[0])
+
+
+def _ask_indicator(ctx: Context, checkin: CheckIn, indicator: Indicator, before: str = "") -> None:
+    ctx.set_flow("checkin", "indicator", {"checkin": checkin.id, "indicator": indicator.number})
+    question = ctx.prompts.checkin_text("indicator_question", indicator=indicator.text)
+    ctx.reply(f"{before}\n{question}" if before else question)
+
+
+def take_indicator(ctx: Context, checkin: CheckIn, number: Any, text: str) -> None:
+    """A typed value for one of the check-in's goal indicators (or `skip`); then the next."""
+    goal = ctx.session.get(Goal, checkin.goal_id) if checkin.goal_id else None
+    indicators = goal_indicators(ctx.session, goal) if goal else []
+    current = next((i for i in indicators if i.number == number), None)
+    if current is None:  # the indicator went away (`forget`, a deleted goal)
+        ctx.clear_flow()
+        ctx.reply("That check-in is complete. Thank you!")
+        return
+    words = text.split(None, 1)
+    if words and words[0].lower() in SKIP:
+        said = "Okay, skipped."
+    else:
+        value = parse_value(words[0]) if words else None
+        if value is None:
+            ctx.reply(ctx.prompts.checkin_text("indicator_again", indicator=current.text))
+            return
+        note = words[1].strip()[:500] if len(words) > 1 else ""
+        logged = log_value(
+            ctx.session, current, value, now=ctx.now, note=note, checkin_id=checkin.id
+        )
+        said = logged.line(ctx.member_zone(), ctx.now)
+    later = [i for i in indicators if i.number > current.number]
+    if later:
+        _ask_indicator(ctx, checkin, later[0], before=said)
+        return
+    ctx.clear_flow()
+    ctx.reply(f"{said}\nThat's everything for this check-in. Thank you!")
 
 
 def take_answer(ctx: Context, checkin: CheckIn, step: str, text: str) -> None:
@@ -235,8 +284,12 @@ async def checkin_now(ctx: Context, args: str) -> None:
 
 
 async def checkin_step(ctx: Context, step: str, text: str, data: dict[str, Any]) -> None:
-    """A typed answer to the open check-in: its rating, then its reflection."""
+    """A typed answer to the open check-in: its rating, then its reflection, then the values
+    of its goal's indicators (asked once the check-in itself is saved)."""
     checkin = ctx.owned(CheckIn, data.get("checkin", ""))
+    if step == "indicator" and checkin is not None and checkin.status == "answered":
+        take_indicator(ctx, checkin, data.get("indicator"), text)
+        return
     if checkin is None or checkin.status != "open":
         ctx.clear_flow()
         ctx.reply("That check-in has closed. Type `checkin` to start a new one.")
@@ -358,6 +411,7 @@ def draw_nudge(due: Due) -> Delivery | None:
 
 
 def register(router: Router) -> None:
+    register_indicators(router)  # the values check-ins ask for: `goal indicator`, `goal log`
     router.command(
         "checkin",
         checkin_now,

@@ -5,6 +5,9 @@ Slack shows it as the App Home tab; other platforms can show the same card.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
@@ -13,14 +16,18 @@ from bot.core.messages import Button, Card, Field
 from bot.core.router import Router
 from bot.features.checkins import checkin_now
 from bot.features.evidence import share_form
-from bot.features.goals import goal_line, member_goals
+from bot.features.goals import goal_lines, member_goals
 from storage.models import Artifact, Community, Endorsement, Member, Membership
 
 
-def home_card(session: Session, member: Member) -> Card:
+def home_card(session: Session, member: Member, now: datetime | None = None) -> Card:
+    """The home card; each goal's indicators show their latest value (days in the member's
+    timezone, UTC until they set one)."""
     goals = member_goals(session, member)
+    now = now or datetime.now(UTC)
+    zone = ZoneInfo(member.timezone) if member.timezone else ZoneInfo("UTC")
     goal_text = (
-        "\n".join(goal_line(session, g) for g in goals)
+        "\n".join(line for g in goals for line in goal_lines(session, g, zone, now))
         or "No goals yet — add one with `/pln goal add <text>`."
     )
     shares = session.exec(

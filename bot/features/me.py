@@ -10,7 +10,7 @@ from sqlmodel import select
 from bot.core.context import Context
 from bot.core.messages import Card, Field
 from bot.core.router import Router
-from bot.features.goals import goal_line, member_goals
+from bot.features.goals import goal_lines, member_goals
 from bot.services.links import member_dashboard_button
 from storage.models import Artifact, CheckIn, Endorsement
 
@@ -41,7 +41,10 @@ async def show_me(ctx: Context, args: str) -> None:
     given = session.exec(
         select(sa.func.count()).select_from(Endorsement).where(Endorsement.endorser_id == member.id)
     ).one()
-    lines = [goal_line(session, g) for g in goals] or ["No goals yet — `goal add <text>`."]
+    zone = ctx.member_zone()
+    lines = [line for g in goals for line in goal_lines(session, g, zone, ctx.now)] or [
+        "No goals yet — `goal add <text>`."
+    ]
     stats = (
         f"Check-ins answered (30 days): {answered} · Shares: {shares} · "
         f"Endorsements received: {received} · given: {given}"

@@ -13,6 +13,25 @@ BANDS = (
 )
 
 
+# Whose work a band describes: a teacher's classroom, a coach's or principal's school, a
+# district leader's district. Roles are the profile's (bot/features/profiles.py); a member
+# without one reads the classroom wording.
+ROLE_GROUPS = {
+    "teacher": "classroom",
+    "other": "classroom",
+    "instructional_coach": "school",
+    "principal": "school",
+    "district_leader": "district",
+}
+GROUPS = ("classroom", "school", "district")
+STAGING = 8  # from this rating up a check-in asks for a piece of evidence
+
+
+def role_group(role: str | None) -> str:
+    """The group whose band descriptors fit `role`: classroom, school or district."""
+    return ROLE_GROUPS.get(role or "", "classroom")
+
+
 def band(rating: int) -> str:
     """The band name of a 0–10 rating."""
     for low, high, name in BANDS:

@@ -19,6 +19,11 @@ def render(template: str, **values: Any) -> str:
     return _env.from_string(template).render(**values).strip()
 
 
+def _read(name: str) -> Any:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(resources.files("prompts").joinpath(name).read_text("utf-8"), loader)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Element:
     key: str
@@ -41,7 +46,12 @@ class ReflectionPrompt:
 class PromptLibrary:
     """Every template the bot speaks from; loaded once at start-up."""
 
-    def __init__(self, reflection: dict[str, Any], checkin: dict[str, str]) -> None:
+    def __init__(
+        self,
+        reflection: dict[str, Any],
+        checkin: dict[str, str],
+        bands: dict[str, Any] | None = None,
+    ) -> None:
         self.elements = {
             key: Element(key=key, name=spec["name"], aliases=tuple(spec.get("aliases", ())))
             for key, spec in reflection["elements"].items()
@@ -58,6 +68,9 @@ class PromptLibrary:
         ]
         self.topic_prompt: dict[str, Any] = reflection["topic_prompt"]
         self.checkin = checkin
+        bands = bands if bands is not None else _read("bands.yaml")
+        self.band_descriptors: dict[str, dict[str, str]] = bands["descriptors"]
+        self.evidence: str = bands["evidence"]
 
     @classmethod
     def load(cls) -> PromptLibrary:
@@ -68,7 +81,7 @@ class PromptLibrary:
             folder.joinpath("reflection_prompts.yaml").read_text("utf-8"), loader
         )
         checkin = yaml.load(folder.joinpath("checkin.yaml").read_text("utf-8"), loader)
-        return cls(reflection, checkin)
+        return cls(reflection, checkin, _read("bands.yaml"))
 
     def element_for(self, words: str) -> Element | None:
         """The element named by `words` (its key, name or an alias)."""
@@ -85,6 +98,16 @@ class PromptLibrary:
 
     def checkin_text(self, name: str, **values: Any) -> str:
         return render(self.checkin[name], **values)
+
+    def band_descriptor(self, band: str, group: str) -> str:
+        """The short descriptor of `band` (Investigating ... Staging) for a role group
+        (classroom, school, district; bot/scoring/bands.py maps roles to them)."""
+        by_group = self.band_descriptors[band]
+        return by_group.get(group, by_group["classroom"])
+
+    def evidence_text(self, command: str) -> str:
+        """What a Staging rating asks for: a piece of evidence, shared with `command`."""
+        return render(self.evidence, command=command)
 
     def topic_text(self, topic: str, role: str | None = None) -> str:
         template = self.topic_prompt.get("roles", {}).get(role or "", self.topic_prompt["text"])
