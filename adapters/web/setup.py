@@ -1,6 +1,6 @@
 """Wire the web side into `plnbot serve`: dashboards and portfolio downloads always (the bot
-DMs their links from any platform), and the playground when asked for or when no other
-platform is configured."""
+DMs their links from any platform), `/verify/<code>` always, and the playground when asked
+for or when no other platform is configured."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from adapters.web.dashboards import Dashboards
 from adapters.web.pages import add_static_routes
 from adapters.web.platform import PLATFORM, WebPlatform
 from adapters.web.playground import Playground
+from adapters.web.verify import Verifier
 from bot.services.links import DashboardLinks
 
 if TYPE_CHECKING:
@@ -26,15 +27,17 @@ log = logging.getLogger(__name__)
 def attach_web(runtime: Runtime) -> None:
     from plnbot.runtime import secret_key
 
+    key = secret_key(runtime.db, runtime.settings)
     links = DashboardLinks(
-        key=secret_key(runtime.db, runtime.settings),
+        key=key,
         base_url=lambda: runtime.public_url,
         clock=runtime.clock,
         lifetime=timedelta(days=runtime.settings.dashboard_link_days),
     )
     runtime.bot.links = links
     dashboards = Dashboards(db=runtime.db, bot=runtime.bot, links=links)
-    handlers = [add_static_routes, dashboards.add_routes, policies.add_routes]
+    verifier = Verifier(db=runtime.db, key=key)  # /verify/<code>: public, always on
+    handlers = [add_static_routes, dashboards.add_routes, policies.add_routes, verifier.add_routes]
 
     wanted = runtime.playground
     if wanted is None:
