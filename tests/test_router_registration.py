@@ -102,7 +102,7 @@ def test_the_whole_bot_builds_with_every_name_registered_once() -> None:
 def test_every_outbox_kind_is_declared_by_its_feature_once() -> None:
     """Delivery draws a row by asking the registry; the features fill it in."""
     router = build_router()
-    assert router.outbox.kinds == {"checkin", "nudge", "digest", "prompt", "standard"}
+    assert router.outbox.kinds == {"checkin", "nudge", "digest", "prompt", "standard", "enactment"}
     assert router.outbox.preparer("digest") is not None  # the model's intro, asked first
     assert router.outbox.live_drawer("artifact") is not None  # share cards redrawn on send
     with pytest.raises(ValueError, match="outbox kind 'digest' registered twice"):

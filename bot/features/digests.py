@@ -23,6 +23,7 @@ from bot.core.context import Context, UsageError
 from bot.core.kinds import Delivery, Due
 from bot.core.messages import Card, Field, Link, Message
 from bot.core.router import Router
+from bot.features.evidence import has_student_evidence
 from bot.scoring.ranking import best_note, current_week, select_digest, week_window
 from bot.scoring.small_groups import count_of, held_back
 from bot.scoring.standards import standards_for_digest
@@ -298,6 +299,8 @@ def render_digest(
         value = f"by {_author(session, artifact)} · " + _count(item.endorsers, "endorsement")
         if item.endorser_names:
             value += f" from {_names(item.endorser_names, item.endorsers)}"
+        if has_student_evidence(session, artifact):
+            value += " · with student evidence"
         if item.spotlight:
             value += "\nFirst share in this community — welcome!"
         if artifact.url:

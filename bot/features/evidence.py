@@ -3,11 +3,17 @@
 A share's notes are stored whole, however long. Its card shows the first `CARD_NOTES`
 characters (cut at a word boundary) and, when there is more, a *Read all* button that sends
 the person who presses it the whole text privately, in parts every platform shows whole.
+
+A share may name one of its author's goals (`goal:<n>` anywhere in the words, or the form's
+goal choice) and say what students did (`students: …` to the end of the words, or the form's
+"What did students do?"): that student evidence is stored with students' names and ids
+replaced by "[student]" (bot/services/students.py), and the card says it carries it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -15,12 +21,13 @@ from sqlmodel import Session, select
 
 from bot.core.context import Context, UsageError
 from bot.core.events import ActionEvent
-from bot.core.messages import Button, Card, Field, Input, Link
+from bot.core.messages import Button, Card, Field, Input, Link, Option
 from bot.core.port import FormCheck
 from bot.core.router import Router
 from bot.services.prompts import PromptLibrary
+from bot.services.students import without_students
 from storage.columns import saved_id
-from storage.models import Artifact, Endorsement, Member
+from storage.models import Artifact, Enactment, Endorsement, Goal, Member
 from storage.queries import add_membership, community_for_channel
 
 MAX_URL = 2000
@@ -28,8 +35,13 @@ MAX_TITLE = 200
 FORM_NOTES = 3000  # a form's text box: Slack's plain_text_input holds at most 3,000
 CARD_NOTES = 2000  # what a card shows of the notes; the rest is one click away
 READ_PART = 3000  # one part of *Read all*: whole in a Slack section and a Teams text block
-SHARE_USAGE = "share <url> [title and notes]"
+CARD_STUDENTS = 500  # what a card shows of what students did
+SHARE_USAGE = "share <url> [title and notes]"  # goal:<n> and students: … are in `help`
+WITH_STUDENT_EVIDENCE = "with student evidence"
+NO_GOAL = "none"  # the form's "No goal" choice
 _SPACE = re.compile(r"\s")
+_GOAL_TAG = re.compile(r"(?<!\S)goal:\s*(\S*)", re.I)
+_STUDENTS_TAG = re.compile(r"(?<!\S)students:", re.I)
 
 
 def shorten(text: str, limit: int) -> str:
@@ -130,12 +142,30 @@ def artifact_card(
     fields = [Field(label="Shared by", value=author_name)]
     if artifact.element:
         fields.append(Field(label="Element", value=prompts.element_name(artifact.element)))
+    goal = session.get(Goal, artifact.goal_id) if artifact.goal_id else None
+    if goal is not None:
+        fields.append(Field(label="Evidence for", value=f"Goal {goal.number}: {goal.text}"))
+    if artifact.student_evidence:
+        fields.append(
+            Field(
+                label="What students did", value=shorten(artifact.student_evidence, CARD_STUDENTS)
+            )
+        )
     count = len(endorsed)  # shown once, on the Endorse button; the field says who
     if names:
         fields.append(Field(label="Endorsed by", value=names))
+    tried = [] if new else tried_by(session, artifact.id)
+    if tried:
+        shown = ", ".join(tried[:10]) + (f" and {len(tried) - 10} more" if len(tried) > 10 else "")
+        fields.append(Field(label="Tried in class by", value=shown))
     link = artifact.url or artifact.file_ref or ""
     body = shorten(artifact.description, CARD_NOTES)
-    text = f"{author_name} shared evidence: {artifact.title}" + (f" {link}" if link else "")
+    carries = has_student_evidence(session, artifact)
+    text = (
+        f"{author_name} shared evidence: {artifact.title}"
+        + (f" ({WITH_STUDENT_EVIDENCE})" if carries else "")
+        + (f" {link}" if link else "")
+    )
     buttons = [
         Button(
             label=f"Endorse ({count})",
@@ -144,6 +174,7 @@ def artifact_card(
             style="primary",
         ),
         Button(label="Endorse with a note", action_id="endorse_note_open", value=str(artifact.id)),
+        Button(label="I'll try this", action_id="try_this", value=str(artifact.id)),
     ]
     if body != artifact.description:
         buttons.append(Button(label="Read all", action_id="share_read", value=str(artifact.id)))
@@ -152,8 +183,40 @@ def artifact_card(
         body=(f"{link}\n{body}" if link else body).strip(),
         fields=tuple(fields),
         buttons=tuple(buttons),
+        footer=f"Shared {WITH_STUDENT_EVIDENCE}" if carries else "",
     )
     return text, card
+
+
+def tried_by(session: Session, artifact_id: int) -> list[str]:
+    """Who has tried a share in class and said what students did, first answer first."""
+    return [
+        name or "a peer"
+        for name in session.exec(
+            select(Member.display_name)
+            .join(Enactment, Enactment.member_id == Member.id)  # type: ignore[arg-type]
+            .where(Enactment.artifact_id == artifact_id, Enactment.status == "answered")
+            .order_by(Enactment.answered_at, Enactment.id)  # type: ignore[arg-type]
+        )
+    ]
+
+
+def has_student_evidence(session: Session, artifact: Artifact) -> bool:
+    """Whether a share carries student evidence: its author's, or a peer's who tried it."""
+    if artifact.student_evidence:
+        return True
+    if artifact.id is None:
+        return False
+    return (
+        session.exec(
+            select(Enactment.id).where(
+                Enactment.artifact_id == artifact.id,
+                Enactment.status == "answered",
+                Enactment.answer != "",
+            )
+        ).first()
+        is not None
+    )
 
 
 def read_all(ctx: Context, artifact: Artifact) -> None:
@@ -169,7 +232,15 @@ def read_all(ctx: Context, artifact: Artifact) -> None:
         )
 
 
-def share_form() -> Card:
+def goal_choice(goals: Sequence[Goal]) -> Input:
+    """The form's choice of the author's goal this is evidence for ("No goal" first)."""
+    options = [Option(label="No goal", value=NO_GOAL)]
+    options += [Option(label=f"{g.number}. {g.text}", value=str(g.number)) for g in goals[:99]]
+    return Input(id="goal", label="Evidence for which goal?", kind="select", options=tuple(options))
+
+
+def share_form(goals: Sequence[Goal] = ()) -> Card:
+    """The share form; with the author's `goals`, it also asks which one this is for."""
     return Card(
         title="Share evidence of your practice",
         body="A link to a lesson, student work, a photo or a resource — and what it shows.",
@@ -184,6 +255,14 @@ def share_form() -> Card:
                 kind="multiline",
                 max_length=FORM_NOTES,
             ),
+            *((goal_choice(goals),) if goals else ()),
+            Input(
+                id="students",
+                label="What did students do?",
+                kind="multiline",
+                placeholder="What students made, said or did — no names, please.",
+                max_length=FORM_NOTES,
+            ),
         ),
         submit=Button(label="Share", action_id="share_submit", style="primary"),
     )
@@ -196,8 +275,71 @@ _SHARED_BEFORE = select(Artifact).where(  # built once: it runs on every share
 )
 
 
+def active_goals(ctx: Context) -> list[Goal]:
+    """The member's active goals, by number (the form's goal choice)."""
+    return list(
+        ctx.session.exec(
+            select(Goal)
+            .where(Goal.member_id == ctx.member.id, Goal.status == "active")
+            .order_by(Goal.number)  # type: ignore[arg-type]
+        )
+    )
+
+
+def own_goal(ctx: Context, number: str) -> Goal:
+    """The member's goal `number`, or a refusal saying what to type instead."""
+    if not number.isdigit() or len(number) > 6:
+        raise UsageError(
+            "`goal:` takes the number of one of your goals, like `goal:2` "
+            "(`goal list` shows them). Nothing was shared."
+        )
+    goal = ctx.session.exec(
+        select(Goal).where(Goal.member_id == ctx.member.id, Goal.number == int(number))
+    ).first()
+    if goal is None:
+        raise UsageError(
+            f"You have no goal {int(number)}, so I can't file this share under it. "
+            "`goal list` shows your goals' numbers. Nothing was shared."
+        )
+    return goal
+
+
+def student_evidence(raw: str) -> str:
+    """What students did, names and ids removed; a refusal when it is too long."""
+    text = raw.strip()
+    if len(text) > FORM_NOTES:
+        raise UsageError(
+            f"Please keep what students did under {FORM_NOTES:,} characters. Nothing was shared."
+        )
+    return without_students(text)
+
+
+def share_words(words: str) -> tuple[str, str | None, str]:
+    """A share's words after its link: (title and notes, the goal number named, what
+    students did). `goal:<n>` may stand anywhere and is taken out; `students:` runs to the
+    end."""
+    goals = _GOAL_TAG.findall(words)
+    if len(goals) > 1:
+        raise UsageError(
+            "A share can be evidence for one goal: name one `goal:<n>`. Nothing was shared."
+        )
+    words = _GOAL_TAG.sub("", words)
+    notes, students = words, ""
+    if (found := _STUDENTS_TAG.search(words)) is not None:
+        notes, students = words[: found.start()], words[found.end() :]
+    notes = re.sub(r"[ \t]{2,}", " ", notes).strip()
+    return notes, (goals[0] if goals else None), students.strip()
+
+
 def create_artifact(
-    ctx: Context, *, url: str | None, title: str, description: str, file_ref: str | None = None
+    ctx: Context,
+    *,
+    url: str | None,
+    title: str,
+    description: str,
+    file_ref: str | None = None,
+    goal: Goal | None = None,
+    students: str = "",
 ) -> None:
     community = ctx.community
     if community is None:
@@ -227,6 +369,8 @@ def create_artifact(
         element=element,
         tags=tags,
         created_at=ctx.now,
+        goal_id=goal.id if goal is not None else None,
+        student_evidence=students,
     )
     ctx.session.add(artifact)
     ctx.session.flush()
@@ -242,7 +386,9 @@ async def share_evidence(ctx: Context, args: str) -> None:
         if ctx.community is None:
             raise UsageError(f"Usage: `{SHARE_USAGE}` in a community channel.")
         if not isinstance(ctx.platform, FormCheck) or ctx.platform.shows_forms(ctx.conversation):
-            ctx.reply(f"Usage: `{SHARE_USAGE}` — or fill in this form.", share_form())
+            ctx.reply(
+                f"Usage: `{SHARE_USAGE}` — or fill in this form.", share_form(active_goals(ctx))
+            )
             return
         # No form can open from here (a Slack @mention): a button opens it.
         text = f"Usage: `{SHARE_USAGE}` — or open the form."
@@ -258,8 +404,17 @@ async def share_evidence(ctx: Context, args: str) -> None:
         return
     first, _, rest = args.partition(" ")
     url = validate_url(first)
-    title, description = split_title(rest, fallback=url)
-    create_artifact(ctx, url=url, title=title, description=description)
+    notes, goal_number, students = share_words(rest)
+    goal = own_goal(ctx, goal_number) if goal_number is not None else None
+    title, description = split_title(notes, fallback=url)
+    create_artifact(
+        ctx,
+        url=url,
+        title=title,
+        description=description,
+        goal=goal,
+        students=student_evidence(students),
+    )
 
 
 async def read_share(ctx: Context) -> None:
@@ -287,12 +442,16 @@ async def submit_share_form(ctx: Context) -> None:
         ctx.community = community_for_channel(
             ctx.session, workspace_id=ctx.workspace.id or 0, channel_id=event.value
         )
+    chosen = (values.get("goal") or "").strip()
+    goal = own_goal(ctx, chosen) if chosen and chosen != NO_GOAL else None
     create_artifact(
         ctx,
         url=url,
         title=title,
         description=(values.get("description") or "").strip(),
         file_ref=file_ref,
+        goal=goal,
+        students=student_evidence(values.get("students") or ""),
     )
 
 
@@ -309,7 +468,8 @@ def register(router: Router) -> None:
         "share",
         share_evidence,
         usage=SHARE_USAGE,
-        summary="share evidence of your practice with this community",
+        summary="share evidence of your practice with this community; `goal:<n>` names "
+        "the goal it is for, `students: …` says what students did (no names, please)",
     )
     # "share_open" (the *Open the share form* button) is home.py's: it also finds the
     # member's community when pressed outside one (the home tab).
