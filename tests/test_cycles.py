@@ -6,11 +6,15 @@ hours with a code anyone can verify."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from bot.services.verification import signing_key, verified
 from storage.db import Database
 from storage.models import CoachingCycle, CycleNote
 from tests.doubles import Sent
+from tests.slack_fakes import block_actions_payload
+from tests.slack_rig import SlackRig
+from tests.slack_rig import rows as slack_rows
 from tests.steps import only, rows, setup_community, text_of
 from tests.story import Story
 
@@ -210,3 +214,70 @@ async def test_bad_cycle_commands_get_kind_usage(story: Story) -> None:
     assert "offered *Teacher1*" in text_of(
         await story.command(COACH, f"cycle start <@{TEACHER}> goal 1")
     )
+
+
+async def test_a_whole_cycle_over_slack_and_its_code_verifies_on_the_same_server(
+    slack: SlackRig,
+) -> None:
+    """Signed slash commands and button clicks into the real app; DMs through the fake Web
+    API; the code the teacher is sent opens at /verify on the same `plnbot serve` (Slack
+    configured, no playground)."""
+
+    def dms_to(user_id: str) -> list[dict[str, Any]]:
+        return [
+            c
+            for c in slack.fake.calls_to("chat.postMessage")
+            if c["channel"] in (user_id, f"D{user_id}")
+        ]
+
+    def button_of(message: dict[str, Any], prefix: str) -> dict[str, Any]:
+        buttons = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+        return next(b for b in buttons if b["action_id"].startswith(prefix))
+
+    async def click(message: dict[str, Any], prefix: str, key: str) -> None:
+        found = button_of(message, prefix)
+        ts = next(
+            ts for (channel, ts), m in slack.fake.messages.items() if m["text"] == message["text"]
+        )
+        await slack.interact(
+            block_actions_payload(
+                action_id=found["action_id"],
+                value=found["value"],
+                user_id=TEACHER,
+                channel_id=f"D{TEACHER}",
+                message_ts=ts,
+                response_url=slack.fake.response_url(key),
+            )
+        )
+
+    await slack.command(
+        "goal add Use exit tickets every day",
+        user_id=TEACHER,
+        channel_id=f"D{TEACHER}",
+        channel_name="directmessage",
+    )
+    await slack.settle()
+    await slack.command(f"cycle start <@{TEACHER}|teacher1> 1", user_id=COACH, user_name="coach")
+    await slack.settle()
+    offer = next(m for m in dms_to(TEACHER) if "coaching cycle" in m["text"])
+    await click(offer, "cycle_accept", "accept")
+    await slack.settle()
+    assert any("accepted your coaching cycle" in m["text"] for m in dms_to(COACH))
+
+    await slack.command(f"feedback <@{TEACHER}> Lovely plenary today", user_id=COACH)
+    await slack.settle()
+    note = next(m for m in dms_to(TEACHER) if "Lovely plenary today" in m["text"])
+    await click(note, "cycle_note_portfolio", "portfolio")
+    await slack.settle()
+    assert [n.in_portfolio for n in slack_rows(slack.db, CycleNote)] == [True]
+
+    await slack.command(f"cycle close <@{TEACHER}> 6", user_id=COACH)
+    await slack.settle()
+    [cycle] = slack_rows(slack.db, CoachingCycle)
+    assert cycle.status == "closed" and cycle.hours == 6 and cycle.code
+    acknowledged = next(m for m in dms_to(TEACHER) if "acknowledged" in m["text"])
+    assert cycle.code in acknowledged["text"]
+    async with slack.http.get(f"{slack.url}/verify/{cycle.code}") as response:
+        page = await response.text()
+        assert response.status == 200 and "Genuine" in page and "6" in page
+        assert "Lovely plenary today" not in page
