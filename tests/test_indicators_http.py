@@ -1,14 +1,18 @@
 """Indicators over real HTTP (#16): signed Slack requests into the running app. A teacher words
 an indicator and logs a value with `/pln`, then a check-in in the DM asks for it; what the bot
-answered is what the fake Slack Web API recorded."""
+answered is what the fake Slack Web API recorded. The same words in a Teams 1:1 chat, through
+Bot Framework activities posted to /api/messages."""
 
 from __future__ import annotations
 
 import html
+import json
 from typing import Any
 
 from storage.models import CheckIn, Indicator, IndicatorValue
 from tests.slack_rig import SlackRig, rows
+from tests.teams_fakes import ANA, personal_chat
+from tests.test_teams_http import TeamsRig, teams  # noqa: F401  (the Teams rig's fixture)
 
 
 def dm(text: str, ts: str) -> dict[str, Any]:
@@ -84,3 +88,30 @@ async def test_a_teacher_adds_an_indicator_logs_it_and_a_checkin_asks_for_it(
         (72.0, "after reteaching", checkin.id),
     ]
     assert slack.fake.take_rejections() == []
+
+
+async def test_the_same_words_work_in_a_teams_chat(teams: TeamsRig) -> None:  # noqa: F811
+    chat = personal_chat(ANA)
+
+    async def say(text: str, count: int) -> str:
+        """Ana says `text` in her 1:1 chat; everything the bot has said there so far."""
+        await teams.say(text, personal=True)
+        await teams.settle()
+        calls = await teams.fake.wait_for(lambda c: c.conversation == chat, count=count)
+        return "\n".join(c.text + json.dumps(c.card or {}) for c in calls)
+
+    await say("goal add Students explain their thinking", 1)
+    said = await say("goal indicator 1 engagement Students explaining %", 2)
+    assert "Indicator 1 on goal 1 (student engagement): Students explaining %" in said
+    said = await say("goal log 1 40%", 3)
+    assert "Students explaining %: 40 — logged for goal 1." in said
+    await say("checkin", 4)
+    said = await say("6 - more turn-and-talk", 6)
+    assert "Saved: 6 (Planning)" in said
+    assert "Planning (6-7): you've chosen a first step" in said
+    assert "Students explaining % this week? (a number, or `skip`)" in said
+    said = await say("55", 7)
+    assert "Students explaining %: 55 (was 40 on " in said
+    values = sorted(teams.rows(IndicatorValue), key=lambda v: v.id)
+    assert [v.value for v in values] == [40.0, 55.0]
+    assert values[1].checkin_id is not None
