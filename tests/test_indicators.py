@@ -101,6 +101,7 @@ def test_values_are_read_as_people_type_them() -> None:
         -3.0,
         0.5,
     ]
+    assert [parse_value(v) for v in ("1,250", "12,500,000", "0,125")] == [1250.0, 12.5e6, 0.125]
     assert [parse_value(v) for v in ("seventy", "7.5.1", "1e9", "inf", "", "%")] == [None] * 6
 
 

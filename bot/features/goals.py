@@ -46,6 +46,7 @@ _KIND_WORDS = {
     "skills": "skills",
 }
 _VALUE = re.compile(r"[+-]?(?:\d+(?:[.,]\d+)?|[.,]\d+)%?")
+_THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+%?")  # "1,250" is 1250; "7,5" is 7.5
 
 
 def member_goals(session: Session, member: Member, *, active_only: bool = False) -> list[Goal]:
@@ -85,6 +86,8 @@ def indicator_values(session: Session, indicator: Indicator) -> list[IndicatorVa
 def parse_value(word: str) -> float | None:
     """A logged value as people type it: "72", "72%", "7.5", "7,5"; None if it isn't one."""
     word = word.strip()
+    if _THOUSANDS.fullmatch(word):
+        word = word.replace(",", "")
     if len(word) > 16 or not _VALUE.fullmatch(word):
         return None
     value = float(word.rstrip("%").replace(",", "."))
