@@ -18,7 +18,13 @@ from bot.core.kinds import Delivery, Due
 from bot.core.messages import Button, Card, Input, Link, Message, Visibility
 from bot.core.router import Router
 from bot.delivery.rows import member_today
-from bot.features.goals import goal_indicators, log_value, parse_value, register_indicators
+from bot.features.goals import (
+    MAX_NOTE,
+    goal_indicators,
+    log_value,
+    parse_value,
+    register_indicators,
+)
 from bot.scoring.bands import STAGING, band, role_group
 from bot.services.prompts import PromptLibrary
 from storage.columns import saved_id
@@ -195,7 +201,7 @@ def take_indicator(ctx: Context, checkin: CheckIn, number: Any, text: str) -> No
         if value is None:
             ctx.reply(ctx.prompts.checkin_text("indicator_again", indicator=current.text))
             return
-        note = words[1].strip()[:500] if len(words) > 1 else ""
+        note = words[1].strip()[:MAX_NOTE] if len(words) > 1 else ""
         logged = log_value(
             ctx.session, current, value, now=ctx.now, note=note, checkin_id=checkin.id
         )

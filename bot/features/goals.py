@@ -379,8 +379,7 @@ def register_indicators(router: Router) -> None:
         "goal indicator",
         add_indicator,
         usage="goal indicator <n> [kind] <what you will look at>",
-        summary="an indicator of progress for goal n (up to 3; kinds: achievement, "
-        "engagement, practice, skills)",
+        summary="how you'll see progress on goal n (up to 3 indicators)",
         needs_args=True,
     )
     router.command(
