@@ -398,7 +398,7 @@ class CycleNote(SQLModel, table=True):
 
 
 class Enactment(SQLModel, table=True):
-    """"I'll try this": a peer plans to try a share in their own class; at `due_on` the bot
+    """ "I'll try this": a peer plans to try a share in their own class; at `due_on` the bot
     asks them what students did, and the answer attaches to the share."""
 
     __table_args__ = (sa.UniqueConstraint("artifact_id", "member_id"),)

@@ -35,7 +35,7 @@ class SlackRig:
     fake: FakeSlackAPI
     runtime: Runtime
     db: Database
-    server: TestServer
+    server: TestServer | None = None
 
     async def post(
         self,

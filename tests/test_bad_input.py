@@ -53,6 +53,8 @@ async def test_a_command_family_alone_lists_its_usages(story: Story) -> None:
         "• `goal add <text>` — set a professional goal",
         "• `goal list [page]` — your goals and latest ratings",
         "• `goal done <n>` — mark goal n as achieved",
+        "• `goal indicator <n> [kind] <what you will look at>` — how you'll see progress on goal n (up to 3 indicators)",
+        "• `goal log <n> [indicator] <value> [note]` — record a value of one of goal n's indicators",
     ]
     assert "`digest preview [YYYY-Www]`" in only(await story.command("U_COACH", "digest")).text
 

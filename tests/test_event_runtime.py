@@ -251,6 +251,7 @@ async def test_a_card_on_its_way_at_shutdown_is_sent_once_and_marked_sent(
         if any(r.status == "claimed" for r in rows(slack.db, OutboxMessage)):
             break
         await asyncio.sleep(0.02)
+    assert slack.server is not None
     await slack.server.close()  # SIGTERM's path: stop taking, drain, then close the platforms
     cards = [c for c in slack.fake.calls_to("chat.postMessage") if "example.org/slow" in str(c)]
     assert len(cards) == 1

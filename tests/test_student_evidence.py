@@ -3,6 +3,8 @@ what students did — and no student's name or id is ever stored or shown."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bot.core.dispatch import Bot
@@ -11,6 +13,8 @@ from bot.services.students import without_students
 from storage.db import Database
 from storage.models import Artifact, Goal
 from tests.doubles import RecordingPlatform
+from tests.slack_fakes import view_submission_payload
+from tests.slack_rig import SlackRig
 from tests.steps import artifact_id, only, public, rows, setup_community, text_of
 from tests.story import Story
 
@@ -180,3 +184,50 @@ async def test_the_digest_says_which_shares_carry_student_evidence(story: Story)
 
 def test_the_bot_builds(bot: Bot) -> None:
     assert "try_this" in bot.router.actions
+
+
+# ---- over HTTP, signed Slack requests ------------------------------------------------------
+
+
+async def test_over_slack_the_share_modal_takes_a_goal_and_what_students_did(
+    slack: SlackRig,
+) -> None:
+    await slack.command(
+        "goal add Exit tickets every day", channel_id="D_T1", channel_name="directmessage"
+    )
+    await slack.command("setup Math PLN", user_id="U_ADMIN", user_name="pln.admin")
+    await slack.fake.wait_for("chat.postMessage")
+    await slack.command("share", response_token="share")
+    opened = await slack.fake.wait_for("views.open")
+    view = opened[0]["view"]  # the strict fake accepted it: within Block Kit's limits
+    inputs = {b["block_id"]: b for b in view["blocks"] if b["type"] == "input"}
+    goal = inputs["goal"]["element"]
+    assert goal["type"] == "static_select"
+    assert [o["text"]["text"] for o in goal["options"]] == [
+        "No goal",
+        "1. Exit tickets every day",
+    ]
+    assert inputs["students"]["label"]["text"] == "What did students do?"
+    values = {
+        "url": {"url": {"type": "plain_text_input", "value": "https://example.org/tickets"}},
+        "title": {"title": {"type": "plain_text_input", "value": "Exit tickets"}},
+        "description": {"description": {"type": "plain_text_input", "value": "Three questions"}},
+        "goal": {"goal": {"type": "static_select", "selected_option": {"value": "1"}}},
+        "students": {
+            "students": {"type": "plain_text_input", "value": "Maria and Jon asked for more"}
+        },
+    }
+    await slack.interact(
+        view_submission_payload(
+            callback_id="share_submit",
+            user_id="U_TEACHER1",
+            values=values,
+            private_metadata=view["private_metadata"],
+        )
+    )
+    await slack.settle()
+    card = next(c for c in slack.fake.calls_to("chat.postMessage") if "Exit tickets" in c["text"])
+    assert "with student evidence" in card["text"]
+    shown = json.dumps(card["blocks"])
+    assert "Goal 1: Exit tickets every day" in shown
+    assert "[student] and [student] asked for more" in shown and "Maria" not in shown
