@@ -25,7 +25,7 @@ from bot.core.events import ActionEvent
 from bot.core.kinds import Delivery, Due
 from bot.core.messages import Button, Card, Message, Visibility
 from bot.core.router import Router
-from bot.features.endorsements import refresh_card
+from bot.features.endorsements import peers_share, refresh_card
 from bot.features.evidence import shorten
 from bot.services.students import without_students
 from storage.columns import saved_id
@@ -53,14 +53,11 @@ def ask_time(due_on: date, zone: ZoneInfo) -> datetime:
 
 
 def _try_target(ctx: Context, value: str) -> Artifact:
-    artifact = ctx.owned(Artifact, value)
-    if artifact is None:
-        raise UsageError("I can't find that share any more; it may have been removed.")
-    if artifact.author_id == ctx.member.id:
-        raise UsageError(
-            "That's your own share — “I'll try this” is for peers trying it in their class."
-        )
-    return artifact
+    return peers_share(
+        ctx,
+        value,
+        own="That's your own share — “I'll try this” is for peers trying it in their class.",
+    )
 
 
 def _planned(ctx: Context, artifact: Artifact) -> Enactment | None:

@@ -27,15 +27,23 @@ DOUBLE_CLICK = timedelta(seconds=3)
 MAX_NOTE = 1000
 
 
-def _artifact(ctx: Context, value: str) -> Artifact:
+def peers_share(ctx: Context, value: str, *, own: str) -> Artifact:
+    """The share a button names, when it is in the actor's workspace and not their own
+    (`own`: what to tell its author)."""
     artifact = ctx.owned(Artifact, value)
     if artifact is None:
         raise UsageError("I can't find that share any more; it may have been removed.")
     if artifact.author_id == ctx.member.id:
-        raise UsageError(
-            "That's your own share — endorsements come from peers. Thanks for sharing it!"
-        )
+        raise UsageError(own)
     return artifact
+
+
+def _artifact(ctx: Context, value: str) -> Artifact:
+    return peers_share(
+        ctx,
+        value,
+        own="That's your own share — endorsements come from peers. Thanks for sharing it!",
+    )
 
 
 def _reacted_share(session: Session, settings: Settings, event: Event) -> PostedMessage | None:
