@@ -15,6 +15,7 @@ from sqlmodel import Session, SQLModel, select
 from storage.models import (
     Community,
     FlowState,
+    Goal,
     InboundReceipt,
     Member,
     Membership,
@@ -299,3 +300,10 @@ def enqueue(
     except sa.exc.IntegrityError:
         return False
     return True
+
+
+def numbered_goal(session: Session, member_id: int | None, number: int) -> Goal | None:
+    """A member's goal by the number they type (`goal done 2`, `goal:2`, `checkin 2`)."""
+    return session.exec(
+        select(Goal).where(Goal.member_id == member_id, Goal.number == number)
+    ).first()

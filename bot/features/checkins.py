@@ -29,7 +29,7 @@ from bot.scoring.bands import STAGING, band, role_group
 from bot.services.prompts import PromptLibrary
 from storage.columns import saved_id
 from storage.models import CheckIn, Community, Goal, Indicator, Member, Membership
-from storage.queries import save_flow
+from storage.queries import numbered_goal, save_flow
 
 MAX_REFLECTION = 4000
 MIN_WORDS_FIRST = 3  # words typed before a rating are kept as the reflection from this many
@@ -267,9 +267,7 @@ async def checkin_now(ctx: Context, args: str) -> None:
     if args:
         if not args.isdigit():
             raise UsageError("Usage: `checkin` or `checkin <goal number>` (see `goal list`).")
-        goal = ctx.session.exec(
-            select(Goal).where(Goal.member_id == ctx.member.id, Goal.number == int(args))
-        ).first()
+        goal = numbered_goal(ctx.session, ctx.member.id, int(args))
         if goal is None:
             raise UsageError(f"You have no goal {args}. `goal list` shows their numbers.")
     checkin = open_checkin(

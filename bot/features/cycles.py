@@ -27,6 +27,7 @@ from bot.features.coaches import MENTION, _called, _target
 from bot.services.verification import code_for, signing_key
 from storage.columns import saved_id
 from storage.models import CoachingCycle, CycleNote, Goal, Member
+from storage.queries import numbered_goal
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +109,7 @@ async def start_cycle(ctx: Context, args: str) -> None:
         raise UsageError(f"Usage: `{START_USAGE}` — the goal's number, e.g. `1`.")
     member = await _member_named(ctx, who)
     called = await _called(ctx, member)
-    goal = ctx.session.exec(
-        select(Goal).where(Goal.member_id == member.id, Goal.number == int(number))
-    ).first()
+    goal = numbered_goal(ctx.session, member.id, int(number))
     if goal is None:
         raise UsageError(
             f"{called} has no goal {number}. Ask them which goal (they see the numbers in "

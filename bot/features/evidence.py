@@ -28,7 +28,7 @@ from bot.services.prompts import PromptLibrary
 from bot.services.students import without_students
 from storage.columns import saved_id
 from storage.models import Artifact, Enactment, Endorsement, Goal, Member
-from storage.queries import add_membership, community_for_channel
+from storage.queries import add_membership, community_for_channel, numbered_goal
 
 MAX_URL = 2000
 MAX_TITLE = 200
@@ -293,9 +293,7 @@ def own_goal(ctx: Context, number: str) -> Goal:
             "`goal:` takes the number of one of your goals, like `goal:2` "
             "(`goal list` shows them). Nothing was shared."
         )
-    goal = ctx.session.exec(
-        select(Goal).where(Goal.member_id == ctx.member.id, Goal.number == int(number))
-    ).first()
+    goal = numbered_goal(ctx.session, ctx.member.id, int(number))
     if goal is None:
         raise UsageError(
             f"You have no goal {int(number)}, so I can't file this share under it. "

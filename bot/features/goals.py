@@ -17,6 +17,7 @@ from bot.core.router import Router
 from bot.scoring.bands import band
 from storage.columns import saved_id
 from storage.models import CheckIn, Goal, Indicator, IndicatorValue, Member
+from storage.queries import numbered_goal
 
 MAX_GOAL = 1000
 PAGE = 20  # goals per `goal list` page (fits one Slack message, 50 blocks)
@@ -225,9 +226,7 @@ async def mark_goal_done(ctx: Context, args: str) -> None:
     """Mark goal number `args` as achieved (once; a second time only congratulates)."""
     if not args.isdigit():
         raise UsageError("Usage: `goal done <n>` with the goal's number from `goal list`.")
-    goal = ctx.session.exec(
-        select(Goal).where(Goal.member_id == ctx.member.id, Goal.number == int(args))
-    ).first()
+    goal = numbered_goal(ctx.session, ctx.member.id, int(args))
     if goal is None:
         raise UsageError(f"You have no goal {args}. `goal list` shows their numbers.")
     if goal.status == "done":
@@ -240,9 +239,7 @@ async def mark_goal_done(ctx: Context, args: str) -> None:
 
 
 def _own_goal(ctx: Context, number: str) -> Goal:
-    goal = ctx.session.exec(
-        select(Goal).where(Goal.member_id == ctx.member.id, Goal.number == int(number))
-    ).first()
+    goal = numbered_goal(ctx.session, ctx.member.id, int(number))
     if goal is None:
         raise UsageError(f"You have no goal {number}. `goal list` shows their numbers.")
     return goal
