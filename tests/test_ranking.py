@@ -25,7 +25,7 @@ from bot.scoring.ranking import (
 )
 from bot.services.prompts import PromptLibrary
 from storage.db import Database
-from storage.models import Artifact, Community, Endorsement, Member, Workspace
+from storage.models import Artifact, Community, Enactment, Endorsement, Member, Workspace
 
 WEEK = "2026-W48"
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -99,6 +99,20 @@ class Crafted:
                     endorser_id=self.members[endorser],
                     note=note,
                     created_at=at or MONDAY + timedelta(days=2),
+                )
+            )
+
+    def tried(self, peer: str, title: str, answer: str = "") -> None:
+        """`peer` pressed "I'll try this"; with an `answer` they later said what students did."""
+        with self.db.session() as session:
+            session.add(
+                Enactment(
+                    artifact_id=self.shares[title],
+                    member_id=self.members[peer],
+                    due_on=(MONDAY + timedelta(days=4)).date(),
+                    status="answered" if answer else "planned",
+                    answer=answer,
+                    answered_at=MONDAY + timedelta(days=4) if answer else None,
                 )
             )
 
@@ -329,6 +343,33 @@ def test_only_the_weeks_shares_are_ranked_in_the_communitys_timezone(crafted: Cr
     assert crafted.titles("2026-W47") == ["Last Sunday night"]
 
 
+def test_a_share_peers_tried_in_class_outweighs_one_they_only_liked(crafted: Crafted) -> None:
+    crafted.share("Ana", "Exit tickets")
+    crafted.share("Ben", "Gallery walk")
+    for peer in ("Cara", "Dan", "Eve"):
+        crafted.endorse(peer, "Exit tickets")
+    for peer in ("Fay", "Gus"):
+        crafted.endorse(peer, "Gallery walk")
+    assert crafted.titles() == ["Exit tickets", "Gallery walk"]
+    crafted.tried("Fay", "Gallery walk")  # planned, not yet answered: no weight yet
+    assert crafted.scores()["Gallery walk"] == 2.0
+    crafted.tried("Gus", "Gallery walk", "They compared strategies and fixed each other's work")
+    assert crafted.scores() == {"Exit tickets": 3.0, "Gallery walk": 3.0}
+    crafted.tried("Hal", "Gallery walk", "Mine argued about it for twenty minutes")
+    assert crafted.scores()["Gallery walk"] == 3.0  # Hal never endorsed it: not a vote
+    crafted.withdraw("Gus", "Gallery walk")  # the answer was part of Gus's vote
+    assert crafted.scores()["Gallery walk"] == 1.0
+
+
+def test_trying_each_others_work_is_ring_damped_like_the_rest(crafted: Crafted) -> None:
+    crafted.share("Ana", "Exit tickets")
+    crafted.share("Ben", "Gallery walk")
+    crafted.endorse("Ben", "Exit tickets")
+    crafted.endorse("Ana", "Gallery walk")
+    crafted.tried("Ben", "Exit tickets", "Every student wrote a question for the next class")
+    assert crafted.scores() == {"Exit tickets": 0.5, "Gallery walk": 0.25}
+
+
 def test_the_weight_formula() -> None:
     same = {"endorser_school": "Hill", "author_school": "hill ", "endorser_role": "teacher"}
     assert endorsement_weight(**same, author_role="teacher", note_chars=0, ring=0) == 1.0
@@ -345,6 +386,8 @@ def test_the_weight_formula() -> None:
     )
     assert best == 2.25
     assert endorsement_weight(**same, author_role="teacher", note_chars=0, ring=1) == 0.25
+    tried = endorsement_weight(**same, author_role="teacher", note_chars=0, ring=0, tried=True)
+    assert tried == 2.0
     assert (
         endorsement_weight(
             endorser_school=None,

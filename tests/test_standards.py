@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlmodel import select
@@ -15,7 +15,7 @@ from sqlmodel import select
 from bot.core.dispatch import Bot
 from bot.core.events import ActionEvent
 from storage.db import Database
-from storage.models import OutboxMessage
+from storage.models import Enactment, OutboxMessage
 from storage.standard_tables import Standard, StandardChange
 from tests.doubles import RecordingPlatform
 from tests.steps import artifact_id, only, rows, setup_community, share, text_of
@@ -93,6 +93,36 @@ async def test_a_new_best_is_announced_once(story: Story, db: Database) -> None:
         (int(ana), None),  # retaken after it emptied
         (int(dan), int(ana)),
     ]
+
+
+async def test_a_share_a_peer_tried_in_class_takes_the_standard_from_a_tie(
+    story: Story, db: Database
+) -> None:
+    await setup_community(story)
+    ana = artifact_id(
+        await share(story, "U_ANA", "https://example.org/a", "Exit tickets #assessment")
+    )
+    await endorse(story, ana, "U_BEN", "U_CARA")
+    only(await story.deliver())
+    dan = artifact_id(await share(story, "U_DAN", "https://example.org/d", "Rubric #assessment"))
+    await endorse(story, dan, "U_BEN", "U_CARA")
+    assert holder(db) == int(ana) and await story.deliver() == []  # a tie: Ana keeps it
+
+    # Ben tries Dan's rubric in class; when asked, he says what students did.
+    when = only(await story.press("U_BEN", "try_this", dan))
+    this_week = next(b.value for b in when.message.card.buttons if b.label == "This week")
+    await story.press("U_BEN", "try_when", this_week)
+    [enactment] = rows(db, Enactment)
+    story.clock.set(datetime.combine(enactment.due_on, time(15, 1), UTC))
+    assert "what did students do?" in only(await story.deliver()).text
+    assert holder(db) == int(ana)
+    await story.say("U_BEN", "Every pair used the rubric on each other's draft.")
+    message = only(await story.deliver())
+    assert message.text.startswith(
+        "A new best for Participative evaluation: “Rubric #assessment” by Dan, "
+        "endorsed by 2 peers — it surpasses “Exit tickets #assessment”."
+    )
+    assert holder(db) == int(dan)
 
 
 async def test_one_message_names_every_standard_a_share_takes(story: Story, db: Database) -> None:

@@ -25,7 +25,7 @@ from bot.core.events import ActionEvent
 from bot.core.kinds import Delivery, Due
 from bot.core.messages import Button, Card, Message, Visibility
 from bot.core.router import Router
-from bot.features.endorsements import peers_share, refresh_card
+from bot.features.endorsements import peers_share, refresh_card, rescore
 from bot.features.evidence import shorten
 from bot.services.students import without_students
 from storage.columns import saved_id
@@ -222,7 +222,7 @@ async def answer_step(ctx: Context, step: str, text: str, data: dict[str, Any]) 
     enactment.answered_at = ctx.now
     ctx.session.add(enactment)
     ctx.clear_flow()
-    ctx.session.flush()
+    rescore(ctx, artifact)  # tried in class weighs more for the standard (bot/scoring/ranking.py)
     author = ctx.session.get(Member, artifact.author_id)
     if author is not None:
         ctx.dm(

@@ -83,8 +83,9 @@ def _existing(ctx: Context, artifact: Artifact) -> Endorsement | None:
     ).first()
 
 
-def _standards(ctx: Context, artifact: Artifact) -> None:
-    """The share's score changed: is it the community's new best for its element or tags?"""
+def rescore(ctx: Context, artifact: Artifact) -> None:
+    """The share's score changed (an endorsement, or an endorser's answer about trying it): is it
+    the community's new best for its element or tags?"""
     ctx.session.flush()
     if reconsider(ctx.session, ctx.prompts, artifact, now=ctx.now):
         ctx.wake_outbox = True  # "a new best for …" goes out through the outbox
@@ -97,7 +98,7 @@ def endorse(ctx: Context, artifact: Artifact, note: str = "") -> bool:
         if note and note != existing.note:
             existing.note = note
             ctx.session.add(existing)
-            _standards(ctx, artifact)
+            rescore(ctx, artifact)
             return True
         return False
     try:
@@ -113,7 +114,7 @@ def endorse(ctx: Context, artifact: Artifact, note: str = "") -> bool:
             ctx.session.flush()
     except sa.exc.IntegrityError:
         return False  # the same person endorsed concurrently: one row is enough
-    _standards(ctx, artifact)
+    rescore(ctx, artifact)
     return True
 
 
@@ -123,7 +124,7 @@ def withdraw(ctx: Context, artifact: Artifact) -> bool:
         return False
     ctx.session.delete(existing)
     ctx.session.flush()
-    _standards(ctx, artifact)
+    rescore(ctx, artifact)
     return True
 
 

@@ -3,7 +3,8 @@
 Every endorsement of a share counts once per person (the database keeps one per artifact and
 endorser; withdrawing deletes it; the author's own never counts) and weighs
 
-    weight = (1 + OTHER_SCHOOL·[other school] + OTHER_ROLE·[other role] + NOTE·[a real note])
+    weight = (1 + OTHER_SCHOOL·[other school] + OTHER_ROLE·[other role] + NOTE·[a real note]
+              + TRIED·[tried in class])
              × (1 − RING_DAMPING·ring)
 
 - other school / other role: the endorser and the author both named a school (or a role) and
@@ -11,6 +12,11 @@ endorser; withdrawing deletes it; the author's own never counts) and weighs
   same circle, so leaving a profile blank never earns a bonus.
 - a real note: at least NOTE_MIN_CHARS characters saying why (a bare click, or "nice!",
   earns no bonus).
+- tried in class: the endorser also pressed "I'll try this" and later said what students did
+  (an answered `Enactment`, bot/features/enactments.py). Using a peer's work in one's own class
+  and reporting what students did is the strongest judgement there is, so it weighs as much as
+  the endorsement itself; it is part of the endorser's one vote, so it is ring-damped like the
+  rest and one person never adds it twice.
 - ring: for the endorser E and the author X, over the endorsements given in the RING_WEEKS
   weeks up to the end of the share's week, the smaller of "the share of E's endorsements that
   went to X's work" and "the share of X's endorsements that went to E's work". Two people who only endorse each
@@ -23,7 +29,7 @@ by score, then by the newer share, then the higher id, and picks: a contributor 
 the best endorsed first share takes the last place as a spotlight.
 
 Cost: one query reads the week's endorsements (`ix_artifact_community_created`, then
-`ix_endorsement_artifact_id`). Damping can only lower a weight, so the undamped sum bounds a
+`ix_endorsement_artifact_id`) and one its answered enactments (`ix_enactment_artifact_id`). Damping can only lower a weight, so the undamped sum bounds a
 share's score from above: ring statistics (`ix_endorsement_endorser_created`, a RING_WEEKS
 window) are loaded only for the endorsers of the shares that can still reach the digest, in
 bound order, until no unscored share's bound can reach the last place. First shares are
@@ -44,12 +50,13 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from bot.core.clock import iso_week, week_bounds
-from storage.models import Artifact, Community, Endorsement, Member
+from storage.models import Artifact, Community, Enactment, Endorsement, Member
 
 OTHER_SCHOOL = 0.5
 OTHER_ROLE = 0.25
 NOTE = 0.5
 NOTE_MIN_CHARS = 20
+TRIED = 1.0
 RING_DAMPING = 0.75
 RING_WEEKS = 4
 _IN_CHUNK = 900  # ids per IN (…) list: well under every driver's parameter limit
@@ -104,10 +111,13 @@ def _circle(value: str | None) -> str:
     return (value or "").strip().casefold()
 
 
-def undamped_weight(*, endorser: Circle, author: Circle, note_chars: int) -> float:
+def undamped_weight(
+    *, endorser: Circle, author: Circle, note_chars: int, tried: bool = False
+) -> float:
     """An endorsement's weight before ring damping: 1, plus OTHER_SCHOOL and OTHER_ROLE when
-    both named one and they differ, plus NOTE for a real note."""
-    weight = 1.0
+    both named one and they differ, plus NOTE for a real note, plus TRIED when the endorser
+    tried the share in class and said what students did."""
+    weight = 1.0 + (TRIED if tried else 0.0)
     if endorser[0] and author[0] and endorser[0] != author[0]:
         weight += OTHER_SCHOOL
     if endorser[1] and author[1] and endorser[1] != author[1]:
@@ -131,6 +141,7 @@ def endorsement_weight(
     author_role: str | None,
     note_chars: int,
     ring: float,
+    tried: bool = False,
 ) -> float:
     """The weight of one endorsement (see the module docstring): the digest computes it in
     two steps, `undamped_weight` for every endorsement, `ring_factor` for the shares that
@@ -139,6 +150,7 @@ def endorsement_weight(
         endorser=circle(endorser_school, endorser_role),
         author=circle(author_school, author_role),
         note_chars=note_chars,
+        tried=tried,
     )
     return weight * ring_factor(ring)
 
@@ -310,6 +322,13 @@ class Board:
         ).all()
         if not votes:
             return {}
+        tried = set(
+            connection.execute(
+                sa.select(Enactment.artifact_id, Enactment.member_id)  # type: ignore[call-overload]
+                .join(Artifact, Artifact.id == Enactment.artifact_id)  # type: ignore[arg-type]
+                .where(*in_window, Enactment.status == "answered")
+            ).all()
+        )
         endorsed = {row[0] for row in votes}
         circles: dict[tuple[str | None, str | None], Circle] = {}
 
@@ -343,6 +362,7 @@ class Board:
                 endorser=circle_of(school, role),
                 author=authors.get(share.author_id, ("", "")),
                 note_chars=chars,
+                tried=(artifact_id, endorser) in tried,
             )
             share.votes.append((endorser, endorsement, weight, chars))
             share.bound += weight
