@@ -217,7 +217,27 @@ def serve_plnbot(
 
         runtime.bot.process = process  # type: ignore[method-assign]
     app = make_web_app(runtime, scheduler=False)
+    if os.environ.get("BENCH_SQL_FILE"):
+        app.on_cleanup.append(_count_statements(runtime.db.engine, os.environ["BENCH_SQL_FILE"]))
     web.run_app(app, host=HOST, port=port, print=None, access_log=None)
+
+
+def _count_statements(engine: Any, path: str) -> Any:
+    """Count every statement the server runs (`--sql FILE`): written, most frequent first,
+    when the server stops, to see what one share costs the database."""
+    import sqlalchemy as sa
+
+    seen: Counter[str] = Counter()
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen[" ".join(statement.split())] += 1
+
+    async def write(app: Any) -> None:
+        lines = [f"{n}\t{statement}" for statement, n in seen.most_common()]
+        Path(path).write_text("\n".join(lines) + "\n")
+
+    return write
 
 
 # --------------------------------------------------------------------------------------
@@ -620,9 +640,14 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20, help="teachers per tenant (20)")
     parser.add_argument("--postgres", metavar="URL", help="run plnbot on this (empty) database")
     parser.add_argument("--only", metavar="NAME", help="run only the servers whose name has this")
+    parser.add_argument(
+        "--sql", metavar="FILE", help="write the statements PLN Bot ran, counted, to FILE"
+    )
     args = parser.parse_args()
     if min(args.activities, args.concurrency, args.tenants, args.channels, args.users) < 1:
         parser.error("counts must be positive")
+    if args.sql:
+        os.environ["BENCH_SQL_FILE"] = str(Path(args.sql).resolve())  # read by the servers
     bench(args)
 
 

@@ -71,10 +71,10 @@ def add_events(session: Session, events: Sequence[NewEvent], *, now: datetime) -
         }
         for event in events
     ]
-    statement = (
-        insert(INBOX).values(rows).on_conflict_do_nothing(index_elements=["key"])
-    ).returning(INBOX.c.key)
-    stored = set(session.connection().execute(statement).scalars())
+    # executemany with RETURNING: SQLAlchemy sends it as one multi-row INSERT ("insertmanyvalues")
+    # but compiles it once, whatever the batch's size (`.values(rows)` compiled every size anew).
+    statement = insert(INBOX).on_conflict_do_nothing(index_elements=["key"]).returning(INBOX.c.key)
+    stored = set(session.connection().execute(statement, rows).scalars())
     fresh = []
     for event in events:  # a retry in the same batch as its original is not new
         fresh.append(event.key in stored)
