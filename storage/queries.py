@@ -10,8 +10,9 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
+from storage.columns import saved_id
 from storage.models import (
     Community,
     FlowState,
@@ -50,6 +51,31 @@ def _get_or_insert(session: Session, find: Callable[[], T | None], make: Callabl
 _WORKSPACE_AND_MEMBER = (
     select(Workspace, Member)
     .join(Member, Member.workspace_id == Workspace.id)  # type: ignore[arg-type]
+    .where(
+        Workspace.platform == sa.bindparam("platform"),
+        Workspace.external_id == sa.bindparam("external_id"),
+        Member.user_id == sa.bindparam("user_id"),
+    )
+)
+# The person, and the community of the channel they wrote in with whether they belong to it:
+# what every event in a channel needs first, in one query once all of it exists.
+_WHO_AND_WHERE = (
+    select(Workspace, Member, Community, Membership.member_id)
+    .join(Member, Member.workspace_id == Workspace.id)  # type: ignore[arg-type]
+    .outerjoin(
+        Community,
+        sa.and_(
+            col(Community.workspace_id) == col(Workspace.id),
+            col(Community.channel_id) == sa.bindparam("channel_id"),
+        ),
+    )
+    .outerjoin(
+        Membership,
+        sa.and_(
+            col(Membership.community_id) == col(Community.id),
+            col(Membership.member_id) == col(Member.id),
+        ),
+    )
     .where(
         Workspace.platform == sa.bindparam("platform"),
         Workspace.external_id == sa.bindparam("external_id"),
@@ -105,6 +131,51 @@ def workspace_and_member(
         session, workspace_id=workspace.id, user_id=user_id, name=name, now=now
     )
     return workspace, member
+
+
+def member_and_community(
+    session: Session,
+    *,
+    platform: str,
+    external_id: str,
+    user_id: str,
+    name: str,
+    channel_id: str | None,
+    now: datetime,
+) -> tuple[Workspace, Member, Community | None]:
+    """`workspace_and_member`, and the community of `channel_id` (None: a DM, or not a
+    community): one query once they exist. A membership found here is remembered in the
+    session, so `add_membership` for it costs no statement."""
+    found = session.exec(
+        _WHO_AND_WHERE,
+        params={
+            "platform": platform,
+            "external_id": external_id,
+            "user_id": user_id,
+            "channel_id": channel_id,
+        },
+    ).first()
+    if found is None:
+        workspace, member = workspace_and_member(
+            session, platform=platform, external_id=external_id, user_id=user_id, name=name, now=now
+        )
+        community = None
+        if channel_id is not None:
+            community = community_for_channel(
+                session, workspace_id=saved_id(workspace), channel_id=channel_id
+            )
+        return workspace, member, community
+    workspace, member, community, joined = found
+    _keep_name(session, member, name)
+    if joined is not None and community is not None:
+        _memberships(session).add((community.id, member.id))
+    return workspace, member, community
+
+
+def _memberships(session: Session) -> set[tuple[int | None, int | None]]:
+    """(community, member) pairs this session knows exist."""
+    known: set[tuple[int | None, int | None]] = session.info.setdefault("memberships", set())
+    return known
 
 
 def get_or_create_workspace(
@@ -164,7 +235,12 @@ def community_for_channel(
 
 
 def add_membership(session: Session, *, community_id: int, member_id: int, now: datetime) -> None:
+    """The member belongs to the community from now on (once: a second call is free)."""
+    known = _memberships(session)
+    if (community_id, member_id) in known:
+        return
     insert_new(session, Membership, community_id=community_id, member_id=member_id, joined_at=now)
+    known.add((community_id, member_id))
 
 
 def community_members(session: Session, *, community_id: int) -> list[Member]:

@@ -62,9 +62,9 @@ from storage.db import Database
 from storage.queries import (
     DuplicateEvent,
     claim_receipt,
-    community_for_channel,
     get_or_create_workspace,
     link_message,
+    member_and_community,
     scoped_key,
     workspace_and_member,
 )
@@ -223,12 +223,13 @@ class Bot:
                     if finish is not None:
                         finish(session)
                     return [], set()
-                workspace, member = workspace_and_member(
+                workspace, member, community = member_and_community(
                     session,
                     platform=event.user.platform,
                     external_id=event.user.workspace_id,
                     user_id=event.user.user_id,
                     name=event.user.name,
+                    channel_id=None if event.conversation.is_dm else event.conversation.channel_id,
                     now=now,
                 )
                 assert workspace.id is not None
@@ -236,11 +237,6 @@ class Bot:
                     # The platform's timezone serves until the member sets their own.
                     with contextlib.suppress(ValueError):
                         member.timezone = check_timezone(event.user.timezone)
-                community = None
-                if not event.conversation.is_dm:
-                    community = community_for_channel(
-                        session, workspace_id=workspace.id, channel_id=event.conversation.channel_id
-                    )
                 ctx = Context(
                     event=event,
                     session=session,
