@@ -295,7 +295,8 @@ async def test_private_reflections_stay_private(story: Story, db: Database) -> N
 
 def zelda_is_evaluated(db: Database, ids: dict[str, Any]) -> None:
     """Zelda's participative evaluation: an indicator with a value on her goal, a coaching
-    cycle with the coach (feedback included), and Ben's share she plans to try."""
+    cycle with the coach (feedback included), Ben's share she plans to try, and Ben's answer
+    after trying hers."""
     from datetime import UTC, date, datetime
 
     from storage.models import CoachingCycle, CycleNote, Enactment, Goal, Indicator, IndicatorValue
@@ -324,6 +325,17 @@ def zelda_is_evaluated(db: Database, ids: dict[str, Any]) -> None:
         session.add(
             Enactment(artifact_id=ids["bens"], member_id=zelda.id, due_on=date(2026, 12, 8))
         )
+        ben = session.exec(sa.select(Member).where(Member.user_id == "U_BEN")).scalar_one()
+        session.add(
+            Enactment(
+                artifact_id=ids["hers"],
+                member_id=ben.id,
+                due_on=date(2026, 11, 27),
+                status="answered",
+                answer="They wrote their own exit questions",
+                answered_at=now,
+            )
+        )
         session.commit()
 
 
@@ -345,10 +357,26 @@ async def test_export_and_forget_cover_indicators_cycles_and_enactments(
         "Strong questioning"
     ]
     assert [e["artifact_id"] for e in data["enactments"]] == [ids["bens"]]
+    # Ben's plan and answer on her share: about her work, and told to her already.
+    assert data["enactments_received"] == [
+        {
+            "artifact_id": ids["hers"],
+            "share": "Exit ticket bank",
+            "peer": "Ben",
+            "due_on": "2026-11-27",
+            "status": "answered",
+            "answer": "They wrote their own exit questions",
+            "answered_at": "2026-12-01T15:00:00+00:00",
+        }
+    ]
     coach_data = json.loads(
         (await story.command("U_COACH", "export"))[0].message.attachment.content  # type: ignore[union-attr]
     )
-    assert [c["status"] for c in coach_data["cycles_coached"]] == ["active"]
+    [coached] = coach_data["cycles_coached"]
+    assert coached["status"] == "active" and "member_id" not in coached
+    assert [n["text"] for n in coached["feedback_given"]] == ["Strong questioning"]
+    assert "in_portfolio" not in coached["feedback_given"][0]  # Zelda's choice, not the coach's
+    assert coach_data["enactments_received"] == []
 
     zelda = member_id(db, ZELDA)
     await story.command(ZELDA, "forget")
@@ -358,3 +386,20 @@ async def test_export_and_forget_cover_indicators_cycles_and_enactments(
 
     for model in (Indicator, IndicatorValue, CoachingCycle, CycleNote, Enactment):
         assert rows(db, model) == [], model.__name__
+
+
+async def test_forget_counts_what_it_deletes_on_and_around_her_shares_and_cycles(
+    story: Story, db: Database
+) -> None:
+    """Peers' plans on her shares and the notes in her cycles go with them, and are counted
+    (not left to the foreign keys' cascades), so the summary says what was deleted."""
+    from bot.features.privacy import forget_member
+
+    ids = await zelda_takes_part(story, db)
+    zelda_is_evaluated(db, ids)
+    with db.session() as session:
+        zelda = session.exec(sa.select(Member).where(Member.user_id == ZELDA)).scalar_one()
+        counts = forget_member(session, story.bot.prompts, zelda).counts
+    assert counts["enactment"] == 2  # her plan on Ben's share, Ben's on hers
+    assert counts["cyclenote"] == 1 and counts["coachingcycle"] == 1
+    assert counts["indicatorvalue"] == 1 and counts["indicator"] == 1

@@ -115,15 +115,28 @@ def export_member(session: Session, member: Member, now: datetime | None = None)
             )
         ],
         "cycles_coached": [
-            _plain(cycle, ("member_id",))
+            {
+                **_plain(cycle, ("member_id",) if cycle.status in ACCEPTED else _UNANSWERED),
+                "feedback_given": [
+                    _plain(n, ("in_portfolio",))  # the member's choice, never told the coach
+                    for n in session.exec(
+                        select(CycleNote)
+                        .where(CycleNote.cycle_id == cycle.id)
+                        .order_by(col(CycleNote.created_at), col(CycleNote.id))
+                    )
+                ],
+            }
             for cycle in session.exec(
-                select(CoachingCycle).where(CoachingCycle.coach_id == member.id)
+                select(CoachingCycle)
+                .where(CoachingCycle.coach_id == member.id)
+                .order_by(col(CoachingCycle.offered_at), col(CoachingCycle.id))
             )
         ],
         "enactments": [
             _plain(e)
             for e in session.exec(select(Enactment).where(Enactment.member_id == member.id))
         ],
+        "enactments_received": _enactments_received(session, artifact_ids),
         "communities": [
             _plain(c, ("created_by",))
             for c in session.exec(
@@ -133,6 +146,38 @@ def export_member(session: Session, member: Member, now: datetime | None = None)
             )
         ],
     }
+
+
+# A coach's export shows a cycle's goal as the coach saw it: its words only once the member
+# accepted (an offer, or a declined one, told the coach the goal's number alone).
+ACCEPTED = ("active", "closed")
+_UNANSWERED = ("member_id", "goal_text")
+
+
+def _enactments_received(session: Session, artifact_ids: list[int | None]) -> list[dict[str, Any]]:
+    """Peers' "I'll try this" plans and answers on the member's own shares: about their work,
+    and told to them already (the DM and the card)."""
+    if not artifact_ids:
+        return []
+    found = session.exec(
+        select(Enactment, Member.display_name, Artifact.title)
+        .join(Member, col(Member.id) == Enactment.member_id)
+        .join(Artifact, col(Artifact.id) == Enactment.artifact_id)
+        .where(col(Enactment.artifact_id).in_(artifact_ids))
+        .order_by(col(Enactment.created_at), col(Enactment.id))
+    ).all()
+    return [
+        {
+            "artifact_id": e.artifact_id,
+            "share": title,
+            "peer": name,
+            "due_on": e.due_on.isoformat(),
+            "status": e.status,
+            "answer": e.answer,
+            "answered_at": e.answered_at.isoformat() if e.answered_at else None,
+        }
+        for e, name, title in found
+    ]
 
 
 def workspace_external_id(session: Session, member: Member) -> str:
@@ -178,6 +223,9 @@ def forget_member(
         )
     if own_artifacts:
         delete(Endorsement, Endorsement.artifact_id.in_(own_artifacts))  # type: ignore[attr-defined]
+        # Peers' plans and answers on their shares go with the shares (the foreign key
+        # cascades too; deleting them here counts them).
+        delete(Enactment, col(Enactment.artifact_id).in_(own_artifacts))
         delete(
             PostedMessage,
             PostedMessage.kind == "artifact",
@@ -187,7 +235,14 @@ def forget_member(
     delete(Enactment, Enactment.member_id == mid)
     # Their cycles go (feedback with them); cycles they coached keep the acknowledgement the
     # other member holds (its coach name is part of what was signed), without their id.
+    own_cycles = select(CoachingCycle.id).where(CoachingCycle.member_id == mid)
+    delete(CycleNote, col(CycleNote.cycle_id).in_(own_cycles))
     delete(CoachingCycle, CoachingCycle.member_id == mid)
+    session.exec(
+        sa.update(CoachingCycle)  # type: ignore[call-overload]
+        .where(CoachingCycle.coach_id == mid)  # type: ignore[arg-type]
+        .values(coach_id=None)
+    )
     goals = select(Goal.id).where(Goal.member_id == mid)
     indicators = select(Indicator.id).where(col(Indicator.goal_id).in_(goals))
     delete(IndicatorValue, col(IndicatorValue.indicator_id).in_(indicators))
