@@ -367,7 +367,20 @@ class CoachingCycle(SQLModel, table=True):
     """A coaching cycle a coach offers on one of a member's goals; the member accepts or
     declines. Closed with the hours it represents: the acknowledgement is signed (`code`)."""
 
-    __table_args__ = (sa.Index("ix_coachingcycle_member_status", "member_id", "status"),)
+    __table_args__ = (
+        sa.Index("ix_coachingcycle_member_status", "member_id", "status"),
+        # One open cycle (offered or active) per coach and member: two `cycle start`s at the
+        # same moment (a double send, two replicas) cannot both offer one.
+        sa.Index(
+            "uq_coachingcycle_open",
+            "workspace_id",
+            "coach_id",
+            "member_id",
+            unique=True,
+            sqlite_where=sa.text("status IN ('offered', 'active')"),
+            postgresql_where=sa.text("status IN ('offered', 'active')"),
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE")
     member_id: int = Field(foreign_key="member.id", ondelete="CASCADE")

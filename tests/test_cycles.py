@@ -5,13 +5,22 @@ hours with a code anyone can verify."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import threading
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
+import bot.features.cycles as cycles
+from bot.core.dispatch import Bot
+from bot.core.events import CommandEvent
 from bot.services.verification import signing_key, verified
 from storage.db import Database
-from storage.models import CoachingCycle, CycleNote
-from tests.doubles import Sent
+from storage.models import CoachingCycle, CycleNote, Member
+from tests.doubles import RecordingPlatform, Sent
 from tests.slack_fakes import block_actions_payload
 from tests.slack_rig import SlackRig
 from tests.slack_rig import rows as slack_rows
@@ -281,3 +290,141 @@ async def test_a_whole_cycle_over_slack_and_its_code_verifies_on_the_same_server
         page = await response.text()
         assert response.status == 200 and "Genuine" in page and "6" in page
         assert "Lovely plenary today" not in page
+
+
+ALREADY = "You already have a coaching cycle with"
+
+
+def test_open_means_what_the_database_index_says() -> None:
+    """The application's idea of an open cycle is the one the unique index enforces."""
+    [index] = [i for i in CoachingCycle.__table__.indexes if i.name == "uq_coachingcycle_open"]  # type: ignore[attr-defined]
+    assert index.unique
+    for dialect in ("sqlite", "postgresql"):
+        where = str(index.dialect_options[dialect]["where"])
+        assert where == "status IN (" + ", ".join(f"'{s}'" for s in cycles.OPEN) + ")"
+
+
+async def test_two_cycle_starts_at_once_give_one_cycle_and_one_offer(
+    story: Story, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The coach's `cycle start` arrives twice at the same moment (a double send, two
+    replicas), each in its own thread and database connection: one cycle, one offer to the
+    teacher, and the second answer is the kind "you already have one", never an error. On
+    PostgreSQL both look for an open cycle before either writes, so the second insert meets
+    the unique index; SQLite has one writer, so the second finds the first's cycle."""
+    caplog.set_level(logging.INFO, logger=cycles.__name__)
+    await setup_community(story)
+    await story.command(TEACHER, f"goal add {GOAL}", channel=None)
+    start = threading.Barrier(2)
+    both_looked = threading.Barrier(2, timeout=10)
+    real_open_cycle = cycles._open_cycle
+    looked = threading.local()
+
+    def open_cycle_then_wait(ctx: Any, member: Member) -> CoachingCycle | None:
+        found = real_open_cycle(ctx, member)
+        if not db.is_sqlite and not getattr(looked, "once", False):
+            looked.once = True
+            both_looked.wait()  # neither has written yet: the race, for certain
+        return found
+
+    platforms = [RecordingPlatform(), RecordingPlatform()]
+
+    def send(platform: RecordingPlatform) -> None:
+        bot = Bot(db=db, settings=story.bot.settings, clock=story.clock, prompts=story.bot.prompts)
+        event = CommandEvent(
+            user=story.user(COACH), conversation=story.channel(), text=f"cycle start <@{TEACHER}> 1"
+        )
+        start.wait()
+        asyncio.run(bot.handle(event, platform))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cycles, "_open_cycle", open_cycle_then_wait)
+        threads = [threading.Thread(target=send, args=(p,)) for p in platforms]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    [cycle] = rows(db, CoachingCycle)
+    assert cycle.status == "offered"
+    sent = [s for p in platforms for s in p.sent]
+    assert len(to(sent, TEACHER)) == 1, [s.text for s in sent]
+    answers = sorted(s.text for s in sent if s.ephemeral)
+    assert len(answers) == 2, answers
+    assert answers[0].startswith("I've offered *Teacher1* a coaching cycle on their goal 1")
+    assert answers[1].startswith(f"{ALREADY} *Teacher1* (waiting for their answer)")
+    raced = "raced another; one offer kept" in caplog.text
+    assert raced is not db.is_sqlite  # PostgreSQL's second insert met the index
+
+
+async def test_a_start_that_missed_the_other_offer_meets_the_index_and_says_so(
+    story: Story, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check before the insert saw no open cycle (the other request had not committed):
+    the database refuses the second and the coach hears there is one already, nothing sent."""
+    await offered(story)
+    real_open_cycle = cycles._open_cycle
+    calls: list[int] = []
+
+    def missed_once(ctx: Any, member: Member) -> CoachingCycle | None:
+        calls.append(1)
+        return None if len(calls) == 1 else real_open_cycle(ctx, member)
+
+    monkeypatch.setattr(cycles, "_open_cycle", missed_once)
+    sent = await story.command(COACH, f"cycle start <@{TEACHER}> 1")
+    assert only(sent).text.startswith(f"{ALREADY} *Teacher1* (waiting for their answer)")
+    assert len(calls) == 2
+    assert len(rows(db, CoachingCycle)) == 1
+
+
+def export_of(sent: list[Sent]) -> dict[str, Any]:
+    attachment = sent[0].message.attachment
+    assert attachment is not None
+    data: dict[str, Any] = json.loads(attachment.content.decode("utf-8"))
+    return data
+
+
+async def test_a_coach_exports_the_cycles_they_ran_and_forgetting_them_keeps_the_acknowledgement(
+    story: Story, db: Database
+) -> None:
+    """A coach's export lists the cycles they ran and the feedback they wrote (with the answers
+    they were sent); a goal's words only once the member accepted. When the coach forgets,
+    the teacher keeps the signed acknowledgement — the coach's name as signed, no id."""
+    offer = await offered(story)
+    await story.press(TEACHER, "cycle_accept", button(offer, "cycle_accept"), channel=None)
+    sent = await story.command(COACH, f"feedback <@{TEACHER}> Strong questioning today")
+    note = button(only(to(sent, TEACHER)), "cycle_note_portfolio")
+    await story.press(TEACHER, "cycle_note_portfolio", note, channel=None)
+    await story.press(TEACHER, "cycle_note_answer", note, channel=None)
+    await story.say(TEACHER, "Thank you, trying cold calls next")
+    await story.command(COACH, f"cycle close <@{TEACHER}> 6")
+    await story.command("U_BEN", "goal add Private words about my pacing", channel=None)
+    await story.command(COACH, "cycle start <@U_BEN> 1")  # offered, not answered
+
+    data = export_of(await story.command(COACH, "export", channel=None))
+    closed, waiting = data["cycles_coached"]
+    assert closed["status"] == "closed" and closed["goal_text"] == GOAL and closed["hours"] == 6
+    assert closed["feedback_given"] == [
+        {
+            "id": closed["feedback_given"][0]["id"],
+            "cycle_id": closed["id"],
+            "text": "Strong questioning today",
+            "answer": "Thank you, trying cold calls next",
+            "created_at": closed["feedback_given"][0]["created_at"],
+        }
+    ]
+    assert waiting["status"] == "offered" and "goal_text" not in waiting
+    assert "Private words" not in json.dumps(data)
+    assert "member_id" not in closed and "member_id" not in waiting
+
+    code = rows(db, CoachingCycle)[0].code
+    await story.command(COACH, "forget confirm", channel=None)
+    kept, offered_to_ben = rows(db, CoachingCycle)
+    assert (kept.code, kept.coach_name, kept.coach_id) == (code, "Coach", None)
+    assert offered_to_ben.coach_id is None
+    assert [n.text for n in rows(db, CycleNote)] == ["Strong questioning today"]
+    with db.session() as session:
+        assert verified(session, signing_key(session, story.bot.settings), code or "") is not None
+    [cycle] = export_of(await story.command(TEACHER, "export", channel=None))["coaching_cycles"]
+    assert (cycle["coach_name"], cycle["coach_id"], cycle["code"]) == ("Coach", None, code)
+    assert [n["in_portfolio"] for n in cycle["feedback"]] == [True]

@@ -17,6 +17,7 @@ import logging
 import math
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import select
 
 from bot.core.context import Context, UsageError
@@ -31,7 +32,7 @@ from storage.queries import numbered_goal
 
 log = logging.getLogger(__name__)
 
-OPEN = ("offered", "active")  # one open cycle per member and coach at a time
+OPEN = ("offered", "active")  # one open cycle per member and coach (uq_coachingcycle_open)
 MAX_FEEDBACK = 3000
 MAX_ANSWER = 3000
 MIN_HOURS, MAX_HOURS = 0.5, 200.0
@@ -80,6 +81,17 @@ def _open_cycle(ctx: Context, member: Member) -> CoachingCycle | None:
     ).first()
 
 
+def _refuse_a_second(ctx: Context, member: Member, called: str) -> None:
+    """The coach already has an open cycle with `member`: say so, offer nothing."""
+    existing = _open_cycle(ctx, member)
+    if existing is not None:
+        state = "waiting for their answer" if existing.status == "offered" else "active"
+        raise UsageError(
+            f"You already have a coaching cycle with {called} ({state}). Close it with "
+            f"`cycle close @member <hours>` before offering another."
+        )
+
+
 def _goal_of(ctx: Context, cycle: CoachingCycle) -> Goal | None:
     return ctx.session.get(Goal, cycle.goal_id) if cycle.goal_id is not None else None
 
@@ -115,13 +127,7 @@ async def start_cycle(ctx: Context, args: str) -> None:
             f"{called} has no goal {number}. Ask them which goal (they see the numbers in "
             "`goal list`)."
         )
-    existing = _open_cycle(ctx, member)
-    if existing is not None:
-        state = "waiting for their answer" if existing.status == "offered" else "active"
-        raise UsageError(
-            f"You already have a coaching cycle with {called} ({state}). Close it with "
-            f"`cycle close @member <hours>` before offering another."
-        )
+    _refuse_a_second(ctx, member, called)
     cycle = CoachingCycle(
         workspace_id=saved_id(ctx.workspace),
         member_id=saved_id(member),
@@ -132,8 +138,16 @@ async def start_cycle(ctx: Context, args: str) -> None:
         status="offered",
         offered_at=ctx.now,
     )
-    ctx.session.add(cycle)
-    ctx.session.flush()
+    try:
+        # The database keeps one open cycle per coach and member (uq_coachingcycle_open):
+        # a `cycle start` sent twice at once finds the other's offer here, not two offers.
+        with ctx.session.begin_nested():
+            ctx.session.add(cycle)
+            ctx.session.flush()
+    except sa.exc.IntegrityError:
+        log.info("cycle start for member %s raced another; one offer kept", member.id)
+        _refuse_a_second(ctx, member, called)
+        raise  # not the open-cycle index after all: a real error
     coach = f"*{cycle.coach_name}*"
     text = (
         f"{coach} offers you a coaching cycle on your goal {goal.number}: “{goal.text[:300]}”. "
