@@ -151,7 +151,9 @@ async def start_cycle(ctx: Context, args: str) -> None:
     coach = f"*{cycle.coach_name}*"
     text = (
         f"{coach} offers you a coaching cycle on your goal {goal.number}: “{goal.text[:300]}”. "
-        "It's your choice: accept, or decline (nothing else changes)."
+        "It's your choice: accept, or decline (nothing else changes). If you accept, "
+        f"{coach} sees this goal's ratings and indicator values in their `report` until the "
+        "cycle closes — nothing else of yours."
     )
     value = str(saved_id(cycle))
     ctx.dm(

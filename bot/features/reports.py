@@ -13,6 +13,7 @@ from bot.core.context import Context
 from bot.core.messages import Card, Field
 from bot.core.router import Router
 from bot.features.communities import need_community
+from bot.features.goals import goal_lines
 from bot.scoring.bands import Ratings
 from bot.scoring.progress import (
     WeekTotals,
@@ -23,7 +24,7 @@ from bot.scoring.progress import (
 )
 from bot.scoring.small_groups import Figure, fewer_than, held_back, reason
 from bot.services.links import community_dashboard_button
-from storage.models import OutboxMessage
+from storage.models import CoachingCycle, Goal, Member, OutboxMessage
 from storage.queries import community_members
 
 
@@ -67,6 +68,38 @@ def _ratings_line(ratings: Figure[Ratings]) -> str:
     return f"{ratings.value.line()} ({ratings.value.people} people)"
 
 
+MAX_CYCLES_SHOWN = 10
+
+
+def cycle_lines(ctx: Context) -> list[str]:
+    """The coach's own accepted cycles, one member each with the cycle's goal, its latest
+    rating and indicator values: the only individual figures a coach sees, because the
+    member accepted the cycle on that goal (everything else follows the group-size rule)."""
+    cycles = ctx.session.exec(
+        select(CoachingCycle)
+        .where(
+            CoachingCycle.workspace_id == ctx.member.workspace_id,
+            CoachingCycle.coach_id == ctx.member.id,
+            CoachingCycle.status == "active",
+        )
+        .order_by(CoachingCycle.answered_at, CoachingCycle.id)  # type: ignore[arg-type]
+        .limit(MAX_CYCLES_SHOWN + 1)
+    ).all()
+    zone = ctx.member_zone()
+    lines = []
+    for cycle in cycles[:MAX_CYCLES_SHOWN]:
+        member = ctx.session.get(Member, cycle.member_id)
+        goal = ctx.session.get(Goal, cycle.goal_id) if cycle.goal_id is not None else None
+        if member is None or goal is None:
+            continue
+        first, *indicators = goal_lines(ctx.session, goal, zone, ctx.now)
+        lines.append(f"{member.display_name or 'A member'}: goal {first}")
+        lines.extend(indicators)
+    if len(cycles) > MAX_CYCLES_SHOWN:
+        lines.append(f"… and more: the first {MAX_CYCLES_SHOWN} are shown.")
+    return lines
+
+
 async def show_report(ctx: Context, args: str) -> None:
     """A coach's view of the last four weeks in this community, small groups held back."""
     community = need_community(ctx)
@@ -102,7 +135,7 @@ async def show_report(ctx: Context, args: str) -> None:
     )
     # Counted here, listed by name on the dashboard: one definition for both.
     quiet = len(needs_a_hand(session, community, now=ctx.now, viewer_id=ctx.member.id))
-    fields = (
+    fields: tuple[Field, ...] = (
         Field(label="Members", value=str(len(members))),
         Field(label="Check-ins (4 weeks)", value=_answered_line(totals, min_group)),
         Field(
@@ -117,6 +150,11 @@ async def show_report(ctx: Context, args: str) -> None:
         Field(label="May need a hand", value=f"{quiet} without a check-in in 3 weeks"),
         Field(label="Undelivered messages (4 weeks)", value=str(failed)),
     )
+    coached = cycle_lines(ctx)
+    if coached:
+        fields += (
+            Field(label="Your coaching cycles (each member accepted)", value="\n".join(coached)),
+        )
     held = (
         not rated.ratings.shown or totals.checkins_answered.held > 0 or totals.reflections.held > 0
     )
