@@ -53,6 +53,7 @@ HELLO = (
 CARD_GONE = "That card's button isn't one I can act on any more. Type `help` to see what I can do."
 PICK_FIRST = "Please choose a number from 0 to 10 first, then press Save."
 DONE = "Done."
+IN_CHAT = "I've sent you the next step in our 1:1 chat."
 FILE_GONE = "That file is no longer waiting for you; ask for it again (for example `export`)."
 
 
@@ -64,6 +65,16 @@ def _clicker_sees(message: Message) -> bool:
         and not (message.conversation and message.conversation.is_dm)
         and message.card is None
         and message.attachment is None
+    )
+
+
+def _goes_to_chat(message: Message) -> bool:
+    """A private answer to a channel click that the invoke response can't show (a card, a
+    file): it goes to the clicker's 1:1 chat instead (TeamsPlatform.send)."""
+    return (
+        message.visibility is Visibility.EPHEMERAL
+        and not (message.conversation and message.conversation.is_dm)
+        and not _clicker_sees(message)
     )
 
 
@@ -203,15 +214,24 @@ class TeamsBridge:
         # Inside the click's invoke: private answers become the invoke response, which only
         # the person who clicked sees; everything else goes out through the outbox.
         here: list[Message] = []
+        to_chat: list[Message] = []
+
+        def answer_here(message: Message) -> bool:
+            if _goes_to_chat(message) and not any(m is message for m in to_chat):
+                to_chat.append(message)
+            return _clicker_sees(message)
+
         if parsed.user.user_id and parsed.user.workspace_id:
             try:
                 here = await self.bot.process(
-                    parsed, platform, finish=_keyed, answer_here=_clicker_sees
+                    parsed, platform, finish=_keyed, answer_here=answer_here
                 )
             except Exception:
                 log.exception("Teams card action failed")
                 here = [Message(text=SOMETHING_WENT_WRONG)]
-        note = "\n".join(message.text for message in here) or DONE
+        # "Done." alone would leave whoever clicked in a channel looking for the form or the
+        # question the click opened: say where it went.
+        note = "\n".join(message.text for message in here) or (IN_CHAT if to_chat else DONE)
         await self._invoke_response(turn, render.invoke_message(note))
 
     @staticmethod

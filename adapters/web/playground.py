@@ -3,8 +3,9 @@
 The page (`GET /playground`) polls `GET /playground/api/view` and posts what a persona types,
 presses or stars to the JSON API; each becomes a neutral event handled by the real core,
 exactly as a Slack or Teams request would be. The fast-forward buttons run what the scheduler
-would run now (post the reflection prompt, send check-ins, post the week's digest) and deliver
-it through the outbox.
+would run now (post the reflection prompt, send check-ins, post the week's digest, ask the
+teachers who pressed "I'll try this" what students did, which would wait for Friday) and
+deliver it through the outbox.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from datetime import datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -40,7 +42,7 @@ from bot.core.events import CommandEvent
 from bot.delivery.rows import queue_checkins
 from bot.features.digests import current_week, schedule_digest
 from bot.features.reflections import queue_prompt
-from storage.models import Community, Workspace
+from storage.models import Community, OutboxMessage, Workspace
 from storage.queries import add_membership, get_or_create_member
 
 if TYPE_CHECKING:
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-JOBS = ("prompt", "checkins", "digest")
+JOBS = ("prompt", "checkins", "digest", "tries")
 SUGGESTIONS = {
     "coach_channel": [
         "setup Math PLN",
@@ -323,6 +325,8 @@ class Playground:
                     f"The digest for the {week_of(week)} was already posted: one per week, as in a real "
                     "community. `digest preview` shows the ranking now."
                 )
+            if job == "tries":
+                return self._ask_tries_now(session, community, now)
             if job == "prompt":
                 today = now.astimezone(ZoneInfo(community.timezone)).date().isoformat()
                 if queue_prompt(
@@ -358,6 +362,32 @@ class Playground:
         if result.paused:
             parts.append(f"{result.paused} paused")
         return ", ".join(parts) + ". Open each person's DM to answer."
+
+    def _ask_tries_now(self, session: Any, community: Community, now: datetime) -> str:
+        """The "what did students do?" questions of plans made with *I'll try this*, due now
+        instead of on the Friday (the outbox rows bot/features/enactments.py queued)."""
+        waiting = session.exec(
+            select(OutboxMessage).where(
+                OutboxMessage.workspace_id == community.workspace_id,
+                OutboxMessage.kind == "enactment",
+                OutboxMessage.status == "pending",
+                OutboxMessage.not_before > now,
+            )
+        ).all()
+        for row in waiting:
+            row.not_before = now
+            session.add(row)
+        if not waiting:
+            return (
+                "Nobody is waiting to be asked: as a teacher, press “I'll try this” on a peer's "
+                "share and choose when first."
+            )
+        self.bot.outbox_wakeup.set()
+        people = len({row.member_id for row in waiting})
+        return (
+            f"Asked {people} teacher{'s' if people != 1 else ''} what students did with what "
+            "they planned to try. Open their DMs to answer."
+        )
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/playground", self.page)
