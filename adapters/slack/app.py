@@ -8,6 +8,7 @@ through the outbox. A request Slack was told about is never lost to a crash or a
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -28,9 +29,8 @@ from bot.config import Settings
 from bot.core.dispatch import Bot
 from bot.core.events import ConversationRef, Event, ReactionEvent, UserRef
 from bot.core.inbox import Claim, Intake
-from bot.core.messages import Button, Card
 from bot.core.port import UserInfo
-from bot.features.evidence import FORM_NOTES, share_form
+from bot.features.evidence import FORM_NOTES, member_share_form
 from storage.inbox import NewEvent
 from storage.queries import scoped_key
 
@@ -254,31 +254,28 @@ class SlackBridge:
         url = url_match.group(0) if url_match else (files[0].get("permalink", "") if files else "")
         first_line = _URL.sub("", text).strip().split("\n", 1)[0][:200]
         title = first_line or (files[0].get("title", "") if files else "")
-        form = share_form()
-        inputs = tuple(
-            type(field)(
-                **{
-                    **field.__dict__,
-                    "initial": {"url": url, "title": title, "description": text}.get(field.id, ""),
-                }
-            )
-            for field in form.inputs
-        )
         channel = (body.get("channel") or {}).get("id", "")
+        team = _team_of(body)
+        person = UserRef(
+            platform=inbound.PLATFORM,
+            workspace_id=team,
+            user_id=str((body.get("user") or {}).get("id") or ""),
+        )
+        # The member's own form (their goals to choose from), as every other way in opens it.
+        prefill = {"url": url, "title": title, "description": text}
+        form = await self.bot.db.run(
+            self.bot.for_member,
+            person,
+            functools.partial(member_share_form, channel_id=channel, prefill=prefill),
+        )
         longer = (
             f"\n_This message is longer than the box holds ({FORM_NOTES:,} characters), so "
             "only its beginning is filled in._"
             if len(text) > FORM_NOTES
             else ""
         )
-        card = Card(
-            title="Share as evidence",
-            body=form.body + longer,
-            inputs=inputs,
-            submit=Button(label="Share", action_id="share_submit", value=channel),
-        )
+        card = replace(form, title="Share as evidence", body=form.body + longer)
         view = modal_view(card, channel_id=channel, is_dm=channel.startswith("D"))
-        team = _team_of(body)
         # Where the person is told, privately, when the form can't open.
         where = ConversationRef(
             platform=inbound.PLATFORM,
@@ -286,11 +283,6 @@ class SlackBridge:
             channel_id=channel,
             is_dm=channel.startswith("D"),
             raw={"response_url": body.get("response_url")},
-        )
-        person = UserRef(
-            platform=inbound.PLATFORM,
-            workspace_id=team,
-            user_id=str((body.get("user") or {}).get("id") or ""),
         )
         try:
             await self.platform.open_modal(

@@ -59,6 +59,7 @@ from bot.services.links import DashboardLinks
 from bot.services.llm import ModelClient
 from bot.services.prompts import PromptLibrary
 from storage.db import Database
+from storage.models import Member
 from storage.queries import (
     DuplicateEvent,
     claim_receipt,
@@ -389,8 +390,9 @@ class Bot:
         elif isinstance(event, MemberJoinedEvent):
             await self.router.listener("joined")(ctx)
 
-    def home(self, user: UserRef) -> Card:
-        """The member's home card (goals, shares, endorsements received)."""
+    def for_member(self, user: UserRef, draw: Callable[[Session, Member], T]) -> T:
+        """What `draw` makes for one member outside a unit of work (the home tab, a form
+        the platform opens itself), in one transaction."""
         with self.db.session() as session:
             _, member = workspace_and_member(
                 session,
@@ -400,7 +402,12 @@ class Bot:
                 name=user.name,
                 now=self.clock.now(),
             )
-            return home.home_card(session, member)
+            return draw(session, member)
+
+    def home(self, user: UserRef) -> Card:
+        """The member's home card (goals, shares, endorsements received) at the bot's clock."""
+        now = self.clock.now()
+        return self.for_member(user, lambda session, member: home.home_card(session, member, now))
 
     async def run_command(self, ctx: Context, text: str) -> None:
         text = text.strip()

@@ -13,14 +13,15 @@ replaced by "[student]" (bot/services/students.py), and the card says it carries
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from bot.core.context import Context, UsageError
-from bot.core.events import ActionEvent
+from bot.core.events import ActionEvent, ConversationRef
 from bot.core.messages import Button, Card, Field, Input, Link, Option
 from bot.core.port import FormCheck
 from bot.core.router import Router
@@ -240,7 +241,8 @@ def goal_choice(goals: Sequence[Goal]) -> Input:
 
 
 def share_form(goals: Sequence[Goal] = ()) -> Card:
-    """The share form; with the author's `goals`, it also asks which one this is for."""
+    """The share form's fields; with `goals`, it also asks which one this is for. The form
+    a member sees is `member_share_form`'s: every way the form opens goes through it."""
     return Card(
         title="Share evidence of your practice",
         body="A link to a lesson, student work, a photo or a resource — and what it shows.",
@@ -268,6 +270,31 @@ def share_form(goals: Sequence[Goal] = ()) -> Card:
     )
 
 
+def member_share_form(
+    session: Session,
+    member: Member,
+    *,
+    channel_id: str = "",
+    prefill: Mapping[str, str] | None = None,
+) -> Card:
+    """The share form as `member` sees it, however it opens (`share` with no words, the
+    home tab's *Share evidence*, Slack's message shortcut): their active goals to choose
+    from. `channel_id`: the community's channel the share goes to when the form is sent in
+    from elsewhere (the home tab, a modal); `prefill`: boxes filled in (the shortcut's
+    message), by input id."""
+    form = share_form(active_goals(session, member))
+    assert form.submit is not None
+    filled = prefill or {}
+    return replace(
+        form,
+        inputs=tuple(
+            replace(field, initial=filled[field.id]) if filled.get(field.id) else field
+            for field in form.inputs
+        ),
+        submit=replace(form.submit, value=channel_id),
+    )
+
+
 _SHARED_BEFORE = select(Artifact).where(  # built once: it runs on every share
     Artifact.community_id == sa.bindparam("community"),
     Artifact.author_id == sa.bindparam("author"),
@@ -275,12 +302,12 @@ _SHARED_BEFORE = select(Artifact).where(  # built once: it runs on every share
 )
 
 
-def active_goals(ctx: Context) -> list[Goal]:
+def active_goals(session: Session, member: Member) -> list[Goal]:
     """The member's active goals, by number (the form's goal choice)."""
     return list(
-        ctx.session.exec(
+        session.exec(
             select(Goal)
-            .where(Goal.member_id == ctx.member.id, Goal.status == "active")
+            .where(Goal.member_id == member.id, Goal.status == "active")
             .order_by(Goal.number)  # type: ignore[arg-type]
         )
     )
@@ -375,7 +402,21 @@ def create_artifact(
     assert artifact.id is not None and community.id is not None and ctx.member.id is not None
     add_membership(ctx.session, community_id=community.id, member_id=ctx.member.id, now=ctx.now)
     text, card = artifact_card(ctx.session, ctx.prompts, artifact, new=True)
-    ctx.post(text, card, link=Link(kind="artifact", object_id=artifact.id), live=True)
+    # A form sent in from outside the channel (the home tab) still posts to the community.
+    elsewhere = ctx.conversation.channel_id != community.channel_id
+    ctx.post(
+        text,
+        card,
+        link=Link(kind="artifact", object_id=artifact.id),
+        live=True,
+        conversation=ConversationRef(
+            platform=ctx.user.platform,
+            workspace_id=ctx.user.workspace_id,
+            channel_id=community.channel_id,
+        )
+        if elsewhere
+        else None,
+    )
 
 
 async def share_evidence(ctx: Context, args: str) -> None:
@@ -385,7 +426,8 @@ async def share_evidence(ctx: Context, args: str) -> None:
             raise UsageError(f"Usage: `{SHARE_USAGE}` in a community channel.")
         if not isinstance(ctx.platform, FormCheck) or ctx.platform.shows_forms(ctx.conversation):
             ctx.reply(
-                f"Usage: `{SHARE_USAGE}` — or fill in this form.", share_form(active_goals(ctx))
+                f"Usage: `{SHARE_USAGE}` — or fill in this form.",
+                member_share_form(ctx.session, ctx.member, channel_id=ctx.community.channel_id),
             )
             return
         # No form can open from here (a Slack @mention): a button opens it.

@@ -5,7 +5,7 @@ Slack shows it as the App Home tab; other platforms can show the same card.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -15,16 +15,16 @@ from bot.core.context import Context, UsageError
 from bot.core.messages import Button, Card, Field
 from bot.core.router import Router
 from bot.features.checkins import checkin_now
-from bot.features.evidence import share_form
+from bot.features.evidence import member_share_form
 from bot.features.goals import goal_lines, member_goals
 from storage.models import Artifact, Community, Endorsement, Member, Membership
 
 
-def home_card(session: Session, member: Member, now: datetime | None = None) -> Card:
-    """The home card; each goal's indicators show their latest value (days in the member's
-    timezone, UTC until they set one)."""
+def home_card(session: Session, member: Member, now: datetime) -> Card:
+    """The home card at `now` (the bot's clock: a test's fake clock too); each goal's
+    indicators show their latest value (days in the member's timezone, UTC until they set
+    one)."""
     goals = member_goals(session, member)
-    now = now or datetime.now(UTC)
     zone = ZoneInfo(member.timezone) if member.timezone else ZoneInfo("UTC")
     goal_text = (
         "\n".join(line for g in goals for line in goal_lines(session, g, zone, now))
@@ -86,17 +86,9 @@ async def open_share_form(ctx: Context) -> None:
     )
     if community is None:
         raise UsageError("Join a PLN community channel first; then you can share evidence there.")
-    form = share_form()
-    assert form.submit is not None
-    submit = Button(
-        label=form.submit.label,
-        action_id=form.submit.action_id,
-        value=community.channel_id,
-        style="primary",
-    )
     ctx.reply(
         f"Share evidence with {community.name}.",
-        Card(title=form.title, body=form.body, inputs=form.inputs, submit=submit),
+        member_share_form(ctx.session, ctx.member, channel_id=community.channel_id),
     )
 
 
