@@ -8,6 +8,12 @@ removed, bot/services/students.py). The author is told in a DM that their work w
 and what happened, and the share card lists who tried it.
 
 One plan per person per share, never on one's own share.
+
+A pause (`pause <days>`, bot/features/pausing.py) holds the question as it holds check-ins:
+nothing is sent while `paused_until` is today or later in the member's timezone. Unlike a
+check-in, the question is not dropped: the member still owes the author an answer, so it is
+asked again at 15:00 on the first weekday after the pause (or after `resume`, which ends it
+early). However many rows come to ask it, it is asked once (`_take_plan`).
 """
 
 from __future__ import annotations
@@ -18,13 +24,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from bot.core.context import Context, UsageError
 from bot.core.events import ActionEvent
 from bot.core.kinds import Delivery, Due
 from bot.core.messages import Button, Card, Message, Visibility
 from bot.core.router import Router
+from bot.delivery.rows import member_today
 from bot.features.endorsements import peers_share, refresh_card, rescore
 from bot.features.evidence import shorten
 from bot.services.students import without_students
@@ -50,6 +57,69 @@ def due_day(today: date, weeks: int) -> date:
 def ask_time(due_on: date, zone: ZoneInfo) -> datetime:
     """About 15:00 on `due_on` where the member is."""
     return datetime.combine(due_on, ASK_AT, tzinfo=zone)
+
+
+def next_ask(day: date, zone: ZoneInfo, now: datetime) -> datetime:
+    """About 15:00 on the first weekday from `day` on that is still to come."""
+    while day.weekday() >= 5 or ask_time(day, zone) <= now:
+        day += timedelta(days=1)
+    return ask_time(day, zone)
+
+
+def queue_ask(
+    session: Session, member: Member, enactment: Enactment, *, key: str, at: datetime, now: datetime
+) -> bool:
+    """An outbox row that asks `member` what students did, at `at`; False when `key` was
+    queued before."""
+    return enqueue(
+        session,
+        key=key,
+        workspace_id=member.workspace_id,
+        kind="enactment",
+        member_id=member.id,
+        object_id=enactment.id,
+        now=now,
+        not_before=at,
+        expires_at=at + ASK_EXPIRY,
+    )
+
+
+def owed(session: Session, member: Member, zone: ZoneInfo, now: datetime) -> list[Enactment]:
+    """The member's plans whose day has come and whose question has not been asked yet (a
+    pause held it)."""
+    plans = session.exec(
+        select(Enactment).where(Enactment.member_id == member.id, Enactment.status == "planned")
+    ).all()
+    return [e for e in plans if ask_time(e.due_on, zone) <= now]
+
+
+def plans_by(session: Session, member: Member, day: date) -> int:
+    """How many of the member's plans are still to be asked about by `day` (a pause's end)."""
+    return len(
+        session.exec(
+            select(Enactment.id).where(
+                Enactment.member_id == member.id,
+                Enactment.status == "planned",
+                Enactment.due_on <= day,
+            )
+        ).all()
+    )
+
+
+def ask_after_resume(
+    session: Session, member: Member, zone: ZoneInfo, now: datetime
+) -> datetime | None:
+    """`resume`: each question a pause held is asked at the next 15:00 on a weekday (a row
+    queued for the pause's planned end then finds it asked). When that is; None when no
+    question was held."""
+    held = owed(session, member, zone, now)
+    if not held:
+        return None
+    at = next_ask(now.astimezone(zone).date(), zone, now)
+    for enactment in held:
+        key = f"enactment:{enactment.id}:resumed:{at.date().isoformat()}"
+        queue_ask(session, member, enactment, key=key, at=at, now=now)
+    return at
 
 
 def _try_target(ctx: Context, value: str) -> Artifact:
@@ -126,16 +196,8 @@ async def try_when(ctx: Context) -> None:
     except sa.exc.IntegrityError:
         return  # the same press arrived twice at once: one plan is enough
     at = ask_time(due_on, zone)
-    enqueue(
-        ctx.session,
-        key=f"enactment:{enactment.id}",
-        workspace_id=ctx.member.workspace_id,
-        kind="enactment",
-        member_id=ctx.member.id,
-        object_id=enactment.id,
-        now=ctx.now,
-        not_before=at,
-        expires_at=at + ASK_EXPIRY,
+    queue_ask(
+        ctx.session, ctx.member, enactment, key=f"enactment:{enactment.id}", at=at, now=ctx.now
     )
     ctx.wake_outbox = True
     ctx.reply(
@@ -157,8 +219,23 @@ def question(artifact: Artifact, enactment: Enactment) -> tuple[str, Card]:
     )
 
 
+def _take_plan(session: Session, enactment: Enactment) -> bool:
+    """Mark the plan asked; False when another row asked it first (a row queued for the
+    pause's end and one queued by `resume` may both come due, even at once)."""
+    taken = session.connection().execute(
+        sa.update(Enactment)
+        .where(col(Enactment.id) == enactment.id, col(Enactment.status) == "planned")
+        .values(status="asked")
+    )
+    if taken.rowcount != 1:
+        return False
+    session.refresh(enactment)
+    return True
+
+
 def draw_enactment(due: Due) -> Delivery | None:
-    """The day a member planned to try a share: ask them what students did (once)."""
+    """The day a member planned to try a share: ask them what students did (once); while
+    they are paused, ask again after the pause instead."""
     session = due.session
     enactment = session.get(Enactment, due.row.object_id) if due.row.object_id else None
     if enactment is None or enactment.status != "planned":
@@ -167,8 +244,25 @@ def draw_enactment(due: Due) -> Delivery | None:
     member = session.get(Member, enactment.member_id)
     if artifact is None or member is None:
         return None
-    enactment.status = "asked"
-    session.add(enactment)
+    paused_until = member.paused_until
+    if paused_until and paused_until >= member_today(member, due.default_tz, due.now):
+        # Check-ins' rule (bot/features/checkins.py draw_checkin): nothing during a pause.
+        # But the author is still owed the answer: the question waits for the pause's end.
+        queue_ask(
+            session,
+            member,
+            enactment,
+            key=f"enactment:{enactment.id}:after:{paused_until.isoformat()}",
+            at=next_ask(
+                paused_until + timedelta(days=1),
+                ZoneInfo(member.timezone or due.default_tz),
+                due.now,
+            ),
+            now=due.now,
+        )
+        return None
+    if not _take_plan(session, enactment):
+        return None
     save_flow(
         session,
         member_id=saved_id(member),
