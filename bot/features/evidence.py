@@ -161,7 +161,8 @@ def artifact_card(
         fields.append(Field(label="Tried in class by", value=shown))
     link = artifact.url or artifact.file_ref or ""
     body = shorten(artifact.description, CARD_NOTES)
-    carries = has_student_evidence(session, artifact)
+    # A share just made has no peer's answer yet: only its own words can carry evidence.
+    carries = bool(artifact.student_evidence) if new else has_student_evidence(session, artifact)
     text = (
         f"{author_name} shared evidence: {artifact.title}"
         + (f" ({WITH_STUDENT_EVIDENCE})" if carries else "")
