@@ -224,10 +224,20 @@ def stop(process: subprocess.Popen[bytes] | None, grace: float = 15) -> None:
 
 
 class Serve:
-    """`plnbot serve --no-scheduler` on a free port, logging to `<tmp>/<name>.log`."""
+    """`plnbot serve --no-scheduler` on a free port, logging to `<tmp>/<name>.log`; with
+    `worker=True`, `plnbot worker` instead (no endpoints: it works stored requests and sends
+    replies beside a `serve` on the same PostgreSQL database, as a replica would)."""
 
     def __init__(
-        self, *, database_url: str, fake: FakeSlack, tmp: Path, name: str, slack_rate: float
+        self,
+        *,
+        database_url: str,
+        fake: FakeSlack,
+        tmp: Path,
+        name: str,
+        slack_rate: float,
+        worker: bool = False,
+        tuning: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}/slack/events"
@@ -242,9 +252,12 @@ class Serve:
             PLNBOT_LOG_LEVEL="WARNING",
             PLNBOT_LLM="off",
             PYTHONUNBUFFERED="1",
+            **(tuning or {}),
         )
         command = [*plnbot_command(), "serve", "--no-scheduler", "--port", str(self.port)]
         command += ["--host", HOST]
+        if worker:
+            command = [*plnbot_command(), "worker"]
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(
                 command,
@@ -255,8 +268,18 @@ class Serve:
                 preexec_fn=die_with_parent,
             )
         self.started = time.monotonic()
-        wait_listening(self.port, self.process, "plnbot serve", timeout=90)
+        if worker:
+            self._wait_for_line("PLN Bot worker running", timeout=90)
+        else:
+            wait_listening(self.port, self.process, "plnbot serve", timeout=90)
         self.ready_after = time.monotonic() - self.started
+
+    def _wait_for_line(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log.read_text(errors="replace"):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"plnbot worker did not start: see {self.log}")
+            time.sleep(0.1)
 
     @property
     def pid(self) -> int:

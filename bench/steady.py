@@ -284,6 +284,7 @@ def bench(args: argparse.Namespace) -> None:
     lines: list[str] = []
     fake: FakeSlack | None = None
     serve: Serve | None = None
+    helpers: list[Serve] = []  # `--workers`: `plnbot worker` processes beside serve
     store: Store | None = None
     loadgen: Any = None
     with tempfile.TemporaryDirectory(prefix="plnbot-steady-") as tmp_name:
@@ -297,7 +298,19 @@ def bench(args: argparse.Namespace) -> None:
                 tmp=tmp,
                 name="serve",
                 slack_rate=args.slack_rate,
+                tuning={"PLNBOT_WORKERS": str(args.serve_workers)} if args.serve_workers else None,
             )
+            for n in range(args.workers):
+                helpers.append(
+                    Serve(
+                        database_url=database_url,
+                        fake=fake,
+                        tmp=tmp,
+                        name=f"worker{n + 1}",
+                        slack_rate=args.slack_rate,
+                        worker=True,
+                    )
+                )
             store = Store(database_url)
             problem = setup_communities(serve, fake, store, channel_ids(channels), run)
             if problem:
@@ -327,6 +340,7 @@ def bench(args: argparse.Namespace) -> None:
             # The load: sample the backlog every POLL seconds until the generator reports.
             backlog: list[int] = []
             cpu_before, machine_before = process_cpu(serve.pid), system_cpu()
+            helpers_before = [process_cpu(h.pid) or 0.0 for h in helpers]
             began = time.monotonic()
             conn.send("go")
             limit = args.seconds + args.request_timeout + 60
@@ -338,6 +352,10 @@ def bench(args: argparse.Namespace) -> None:
             _, raw = conn.recv()
             elapsed = time.monotonic() - began
             cpu_after, machine_after = process_cpu(serve.pid), system_cpu()
+            helpers_cpu = [
+                (process_cpu(h.pid) or 0.0) - before
+                for h, before in zip(helpers, helpers_before, strict=True)
+            ]
             backlog_at_end = store.backlog() if has_inbox else 0
 
             # The drain: every answered share stored and carded, or --drain seconds.
@@ -377,6 +395,8 @@ def bench(args: argparse.Namespace) -> None:
                     f"{100 * (cpu_after - cpu_before) / elapsed:.0f}, load generator "
                     f"{100 * raw['cpu'] / raw['wall']:.0f}"
                 )
+                for n, used in enumerate(helpers_cpu):
+                    text += f", plnbot worker {n + 1} {100 * used / elapsed:.0f}"
                 if machine_before is not None and machine_after is not None:
                     text += (
                         f", whole machine {100 * (machine_after - machine_before) / elapsed:.0f}"
@@ -398,6 +418,8 @@ def bench(args: argparse.Namespace) -> None:
                 loadgen.join(5)
                 if loadgen.is_alive():
                     loadgen.terminate()
+            for helper in helpers:
+                helper.stop()
             if serve is not None:
                 serve.stop()
             if store is not None:
@@ -409,7 +431,8 @@ def bench(args: argparse.Namespace) -> None:
     print(
         f"Steady load: {args.rate:g} requests/s for {args.seconds:g} s ({requests} requests: "
         f"50% shares, 25% channel chatter, 25% reactions) from {args.users} users in "
-        f"{channels} community channels, {args.connections} connections; plnbot serve on {db}; "
+        f"{channels} community channels, {args.connections} connections; plnbot serve"
+        f"{f' and {args.workers} plnbot worker' if args.workers else ''} on {db}; "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}; source {source_version()}"
     )
     for line in lines:
@@ -523,9 +546,26 @@ def main() -> None:
     parser.add_argument(
         "--postgres", metavar="URL", help="run on this PostgreSQL database (its schema is dropped)"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run N `plnbot worker` processes on the database (PostgreSQL: replicas "
+        "sharing the work; default 0)",
+    )
+    parser.add_argument(
+        "--serve-workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="PLNBOT_WORKERS for the serve process only (with --workers: leave the work to them)",
+    )
     args = parser.parse_args()
     if args.rate <= 0 or args.seconds <= 0 or args.users < 1 or args.connections < 1:
         parser.error("--rate, --seconds, --users and --connections must be positive")
+    if args.workers < 0 or (args.workers and not args.postgres):
+        parser.error("--workers needs --postgres (SQLite has one writer: replicas would queue)")
     bench(args)
 
 
