@@ -279,6 +279,9 @@ async def test_a_whole_cycle_over_slack_and_its_code_verifies_on_the_same_server
     await click(note, "cycle_note_portfolio", "portfolio")
     await slack.settle()
     assert [n.in_portfolio for n in slack_rows(slack.db, CycleNote)] == [True]
+    # The feedback's card is redrawn: its button now says what the next press does.
+    [updated] = [c for c in slack.fake.calls_to("chat.update") if c["channel"] == f"D{TEACHER}"]
+    assert button_of(updated, "cycle_note_portfolio")["text"]["text"] == "Remove from my portfolio"
 
     await slack.command(f"cycle close <@{TEACHER}> 6", user_id=COACH)
     await slack.settle()

@@ -208,6 +208,9 @@ def zelda_is_acknowledged(story: Story, db) -> str:  # type: ignore[no-untyped-d
                     indicator_id=indicator.id, value=value, logged_at=now - timedelta(days=days)
                 )
             )
+        artifact.goal_id = goal.id  # her share is evidence for the goal, with students' work
+        artifact.student_evidence = "Most students rewrote their answer after the ticket"
+        session.add(artifact)
         cycle = CoachingCycle(
             workspace_id=zelda.workspace_id,
             member_id=zelda.id,
@@ -264,9 +267,18 @@ async def test_a_portfolio_a_district_can_credit_is_a_tagged_pdf_with_hours_and_
         "Coach's feedback: “Wait time grew”",
         "Ben tried “Exit ticket bank",
         "Every student wrote an exit question",
+        # Per goal: the evidence named for it and the cycle acknowledged on it.
+        "Evidence for this goal: “Exit ticket bank",
+        "tried in class by 1 peer · with student evidence",
+        f"Coaching cycle acknowledged: 6 hours with Coach Carter, 08 Dec 2026 (code {code})",
+        "What students did: Most students rewrote their answer after the ticket",
+        "evidence for goal 1",
     ):
         assert expected in text, expected
     assert "Kept between us" not in text  # feedback she did not choose to include
+    for reached in ("Envisioning", "Planning", "Staging"):  # her ratings 4, 7 and 9
+        words = squash(story.bot.prompts.band_descriptor(reached, "classroom"))
+        assert f"{reached}: {words[:40]}" in text, reached
     # Reading order: the summary, then goals, then cycles, then evidence.
     assert text.index("Acknowledged professional") < text.index("Goals and self-ratings")
     assert text.index("Goals and self-ratings") < text.index("Coaching cycles acknowledged")
@@ -292,3 +304,7 @@ async def test_a_portfolio_a_district_can_credit_is_a_tagged_pdf_with_hours_and_
     assert (cycle["hours"], cycle["code"], cycle["person"]) == ("6", code, "Coach Carter")
     assert [r["value"] for r in rows if r["record"] == "indicator"] == ["64", "72"]
     assert [r["person"] for r in rows if r["record"] == "tried by a peer"] == ["Ben"]
+    [share] = [r for r in rows if r["record"] == "share"]
+    assert share["goal"] == "1. Use exit tickets every day"
+    assert share["note"] == "what students did: Most students rewrote their answer after the ticket"
+    assert [r["goal"] for r in rows if r["record"] == "tried by a peer"] == [share["goal"]]

@@ -22,7 +22,7 @@ from sqlmodel import select
 
 from bot.core.context import Context, UsageError
 from bot.core.events import ActionEvent
-from bot.core.messages import Button, Card, Field
+from bot.core.messages import Button, Card, Field, Message
 from bot.core.router import Router
 from bot.features.coaches import MENTION, _called, _target
 from bot.services.verification import code_for, signing_key
@@ -263,6 +263,22 @@ def _note_buttons(note: CycleNote) -> tuple[Button, ...]:
     )
 
 
+def _note_message(ctx: Context, cycle: CoachingCycle, note: CycleNote) -> tuple[str, Card]:
+    """The member's DM holding a feedback note, its buttons saying what a press does now."""
+    intro = f"Feedback from *{cycle.coach_name}* on your {_goal_words(ctx, cycle)}:"
+    kept = (
+        "It is in your portfolio."
+        if note.in_portfolio
+        else "You decide whether it goes in your portfolio."
+    )
+    return f"{intro}\n{note.text}", Card(
+        title=f"Feedback from {cycle.coach_name}",
+        body=f"{intro}\n{note.text}",
+        buttons=_note_buttons(note),
+        footer=f"Private to you two. {kept}",
+    )
+
+
 async def give_feedback(ctx: Context, args: str) -> None:
     """A note to the member within the coach's active cycle with them, by DM."""
     who, text = _split(args, FEEDBACK_USAGE)
@@ -275,18 +291,7 @@ async def give_feedback(ctx: Context, args: str) -> None:
     note = CycleNote(cycle_id=saved_id(cycle), text=text, created_at=ctx.now)
     ctx.session.add(note)
     ctx.session.flush()
-    coach = f"*{cycle.coach_name}*"
-    intro = f"Feedback from {coach} on your {_goal_words(ctx, cycle)}:"
-    ctx.dm(
-        f"{intro}\n{text}",
-        Card(
-            title=f"Feedback from {cycle.coach_name}",
-            body=f"{intro}\n{text}",
-            buttons=_note_buttons(note),
-            footer="Private to you two. You decide whether it goes in your portfolio.",
-        ),
-        to=ctx.user_ref(member),
-    )
+    ctx.dm(*_note_message(ctx, cycle, note), to=ctx.user_ref(member))
     ctx.reply(f"Sent your feedback to {called}, privately. They may answer it.")
 
 
@@ -310,9 +315,14 @@ def _note_from(ctx: Context, value: object) -> tuple[CycleNote, CoachingCycle]:
 
 async def toggle_portfolio(ctx: Context) -> None:
     """*Add to my portfolio* (a second press takes it out again)."""
-    note, _ = _note_of(ctx)
+    note, cycle = _note_of(ctx)
     note.in_portfolio = not note.in_portfolio
     ctx.session.add(note)
+    event = ctx.event
+    if isinstance(event, ActionEvent) and event.message is not None:
+        # The card's button now says what the next press does.
+        text, card = _note_message(ctx, cycle, note)
+        ctx.send(Message(text=text, card=card, replace=event.message))
     if note.in_portfolio:
         ctx.reply("Added this feedback to your portfolio. Press again to take it out.")
     else:

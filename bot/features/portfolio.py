@@ -21,7 +21,7 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from sqlmodel import Session, col, select
 from bot.core.context import Context, UsageError
 from bot.core.messages import Attachment, Message, Visibility
 from bot.core.router import Router
-from bot.scoring.bands import BANDS
+from bot.scoring.bands import BANDS, role_group
 from bot.scoring.progress import GoalProgress, MemberProgress, member_progress
 from bot.services.links import OPEN_LINK
 from bot.services.prompts import PromptLibrary
@@ -94,6 +94,7 @@ class Acknowledged:
     """A closed coaching cycle: the hours a coach acknowledged, verifiable by its code."""
 
     goal: str
+    goal_id: int | None
     coach: str
     hours: float
     offered_at: datetime
@@ -107,6 +108,7 @@ class Acknowledged:
 class Tried:
     """A peer tried one of the member's shares and said what students did."""
 
+    artifact_id: int
     title: str
     by: str
     at: datetime
@@ -132,6 +134,7 @@ class Portfolio:
     cycles: tuple[Acknowledged, ...] = ()
     tried: tuple[Tried, ...] = ()
     verify_url: str = ""  # where a code is checked: <public url>/verify/
+    descriptors: dict[str, str] = field(default_factory=dict)  # band -> words for their role
 
     @property
     def hours(self) -> float:
@@ -205,6 +208,9 @@ def portfolio_record(
         cycles=_acknowledged(session, member),
         tried=_tried(session, member),
         verify_url=verify_url,
+        descriptors={
+            name: prompts.band_descriptor(name, role_group(member.role)) for _, _, name in BANDS
+        },
     )
 
 
@@ -254,6 +260,7 @@ def _acknowledged(session: Session, member: Member) -> tuple[Acknowledged, ...]:
         found.append(
             Acknowledged(
                 goal=cycle.goal_text,
+                goal_id=cycle.goal_id,
                 coach=cycle.coach_name,
                 hours=cycle.hours or 0.0,
                 offered_at=cycle.offered_at,
@@ -275,7 +282,13 @@ def _tried(session: Session, member: Member) -> tuple[Tried, ...]:
         .order_by(col(Enactment.answered_at))
     ).all()
     return tuple(
-        Tried(title=title, by=name or "a peer", at=e.answered_at or e.created_at, answer=e.answer)
+        Tried(
+            artifact_id=e.artifact_id,
+            title=title,
+            by=name or "a peer",
+            at=e.answered_at or e.created_at,
+            answer=e.answer,
+        )
         for e, title, name in rows
     )
 
@@ -389,10 +402,14 @@ def portfolio_csv(portfolio: Portfolio) -> bytes:
             url=f"{portfolio.verify_url}{cycle.code}" if portfolio.verify_url else "",
             text=" | ".join(cycle.feedback),
         )
+    share_goals = {
+        s.artifact.id: goal_labels.get(s.artifact.goal_id, "") for s in portfolio.progress.shares
+    }
     for tried in portfolio.tried:
         row(
             record="tried by a peer",
             date=tried.at.date().isoformat(),
+            goal=share_goals.get(tried.artifact_id, ""),
             title=tried.title,
             person=tried.by,
             text=tried.answer,
@@ -409,7 +426,11 @@ def portfolio_csv(portfolio: Portfolio) -> bytes:
         row(
             record="share",
             date=artifact.created_at.date().isoformat(),
+            goal=goal_labels.get(artifact.goal_id, ""),
             title=artifact.title,
+            note=f"what students did: {artifact.student_evidence}"
+            if artifact.student_evidence
+            else "",
             url=artifact.url or artifact.file_ref or "",
             element=names.get(artifact.element or "", ""),
             community=share.community,
@@ -616,6 +637,34 @@ class _Writer:
         return bytes(self.pdf.output())
 
 
+def _goal_evidence_and_cycles(doc: _Writer, portfolio: Portfolio, goal_id: int | None) -> None:
+    """Under a goal: the shares named as its evidence (with endorsements, peers who tried them,
+    student evidence) and the coaching cycles acknowledged on it."""
+    tried: dict[int, int] = {}
+    for item in portfolio.tried:
+        tried[item.artifact_id] = tried.get(item.artifact_id, 0) + 1
+    for share in portfolio.progress.shares:
+        artifact = share.artifact
+        if artifact.goal_id != goal_id:
+            continue
+        facts = [f"shared {_day(artifact.created_at)}"]
+        count = len(share.endorsements)
+        facts.append(f"{count} peer endorsement{'s' if count != 1 else ''}")
+        peers = tried.get(artifact.id or 0, 0)
+        if peers:
+            facts.append(f"tried in class by {peers} peer{'s' if peers != 1 else ''}")
+        if artifact.student_evidence:
+            facts.append("with student evidence")
+        doc.para(f"Evidence for this goal: “{artifact.title}” — {' · '.join(facts)}", 9)
+    for cycle in portfolio.cycles:
+        if cycle.goal_id is not None and cycle.goal_id == goal_id:
+            doc.para(
+                f"Coaching cycle acknowledged: {cycle.hours:g} hours with {cycle.coach}, "
+                f"{_day(cycle.closed_at)} (code {cycle.code})",
+                9,
+            )
+
+
 def portfolio_pdf(portfolio: Portfolio) -> bytes:
     member = portfolio.member
     progress = portfolio.progress
@@ -692,13 +741,21 @@ def portfolio_pdf(portfolio: Portfolio) -> bytes:
             )
         if not goal_progress.ratings:
             doc.para("No ratings yet.", 9)
-            continue
-        doc.para(
-            "Ratings: "
-            + "; ".join(f"{_day(p.at)}: {p.rating}/10 ({p.band})" for p in goal_progress.ratings),
-            9,
-        )
-        doc.rating_chart(goal_progress)
+        else:
+            doc.para(
+                "Ratings: "
+                + "; ".join(
+                    f"{_day(p.at)}: {p.rating}/10 ({p.band})" for p in goal_progress.ratings
+                ),
+                9,
+            )
+            reached = dict.fromkeys(p.band for p in goal_progress.ratings)
+            for name in reached:
+                if portfolio.descriptors.get(name):
+                    doc.para(f"{name}: {portfolio.descriptors[name]}", 9, grey=True)
+            doc.rating_chart(goal_progress)
+        if goal is not None:
+            _goal_evidence_and_cycles(doc, portfolio, goal.id)
 
     doc.heading("Coaching cycles acknowledged")
     if not portfolio.cycles:
@@ -727,12 +784,15 @@ def portfolio_pdf(portfolio: Portfolio) -> bytes:
         doc.pdf.ln(1)
 
     doc.heading("Evidence of practice and peer endorsements")
+    goal_numbers = {g.goal.id: g.goal.number for g in progress.goals if g.goal}
     if not progress.shares:
         doc.para("No evidence shared yet.", 9)
     for share in progress.shares:
         artifact = share.artifact
         doc.para(artifact.title, 11, bold=True)
         facts = [f"shared {_day(artifact.created_at)} in {share.community}"]
+        if artifact.goal_id in goal_numbers:
+            facts.append(f"evidence for goal {goal_numbers[artifact.goal_id]}")
         if artifact.element:
             facts.append(names.get(artifact.element, artifact.element))
         count = len(share.endorsements)
@@ -743,6 +803,8 @@ def portfolio_pdf(portfolio: Portfolio) -> bytes:
             doc.link(target, target if target.startswith(("http://", "https://")) else "")
         if artifact.description:
             doc.para(artifact.description, 10)
+        if artifact.student_evidence:
+            doc.para(f"What students did: {artifact.student_evidence}", 10)
         for endorsement in share.endorsements:
             note = f": “{endorsement.note}”" if endorsement.note else ""
             doc.para(f"Endorsed by {endorsement.endorser} on {_day(endorsement.at)}{note}", 9)
