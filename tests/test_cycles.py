@@ -272,6 +272,10 @@ async def test_a_whole_cycle_over_slack_and_its_code_verifies_on_the_same_server
     await click(offer, "cycle_accept", "accept")
     await slack.settle()
     assert any("accepted your coaching cycle" in m["text"] for m in dms_to(COACH))
+    # The offer's card keeps no buttons and says what she chose.
+    [settled] = [c for c in slack.fake.calls_to("chat.update") if c["channel"] == f"D{TEACHER}"]
+    assert settled["text"].endswith("You accepted it.")
+    assert not [b for b in settled["blocks"] if b["type"] == "actions"]
 
     await slack.command(f"feedback <@{TEACHER}> Lovely plenary today", user_id=COACH)
     await slack.settle()
@@ -280,7 +284,7 @@ async def test_a_whole_cycle_over_slack_and_its_code_verifies_on_the_same_server
     await slack.settle()
     assert [n.in_portfolio for n in slack_rows(slack.db, CycleNote)] == [True]
     # The feedback's card is redrawn: its button now says what the next press does.
-    [updated] = [c for c in slack.fake.calls_to("chat.update") if c["channel"] == f"D{TEACHER}"]
+    *_, updated = [c for c in slack.fake.calls_to("chat.update") if c["channel"] == f"D{TEACHER}"]
     assert button_of(updated, "cycle_note_portfolio")["text"]["text"] == "Remove from my portfolio"
 
     await slack.command(f"cycle close <@{TEACHER}> 6", user_id=COACH)

@@ -200,6 +200,19 @@ def _answered_already(ctx: Context, cycle: CoachingCycle) -> bool:
     return True
 
 
+def _settle_offer(ctx: Context, cycle: CoachingCycle, answer: str) -> None:
+    """The offer's card loses its buttons and says what the member chose."""
+    event = ctx.event
+    if not isinstance(event, ActionEvent) or event.message is None:
+        return
+    text = (
+        f"*{cycle.coach_name}* offered you a coaching cycle on your {_goal_words(ctx, cycle)}. "
+        f"You {answer} it."
+    )
+    card = Card(title="A coaching cycle offer", body=text)
+    ctx.send(Message(text=text, card=card, replace=event.message))
+
+
 async def accept_cycle(ctx: Context) -> None:
     """*Accept*: the cycle is active; the coach is told."""
     cycle = _offer_of(ctx)
@@ -208,6 +221,7 @@ async def accept_cycle(ctx: Context) -> None:
     cycle.status = "active"
     cycle.answered_at = ctx.now
     ctx.session.add(cycle)
+    _settle_offer(ctx, cycle, "accepted")
     ctx.reply(
         f"You've accepted the coaching cycle with *{cycle.coach_name}* on "
         f"{_goal_words(ctx, cycle)}. Their feedback will come here, private to you two."
@@ -228,6 +242,7 @@ async def decline_cycle(ctx: Context) -> None:
     cycle.status = "declined"
     cycle.answered_at = ctx.now
     ctx.session.add(cycle)
+    _settle_offer(ctx, cycle, "declined")
     ctx.reply("You've declined the coaching cycle; nothing else changes. Thanks for saying.")
     _tell_coach(
         ctx,
