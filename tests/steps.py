@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any, TypeVar
 
 from sqlmodel import SQLModel, select
@@ -59,3 +61,18 @@ def rows(db: Database, model: type[T], *where: Any) -> list[T]:
     with db.session() as session:
         key = model.__table__.primary_key.columns  # type: ignore[attr-defined]
         return list(session.exec(select(model).where(*where).order_by(*key)).all())
+
+
+def credited_csv(content: bytes, *, code: str, tried_by: str) -> list[dict[str, str]]:
+    """The portfolio CSV after the whole participative-evaluation story (indicator values 64
+    then 72, one acknowledged 6-hour cycle with kept feedback, a peer who tried the share):
+    its rows, once what every platform must carry is checked."""
+    rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
+    [acknowledged] = [r for r in rows if r["record"] == "coaching cycle"]
+    assert acknowledged["code"] == code and acknowledged["hours"] == "6"
+    assert acknowledged["text"] == "Lovely plenary today"  # she chose to keep it
+    assert [r["value"] for r in rows if r["record"] == "indicator"] == ["64", "72"]
+    [tried] = [r for r in rows if r["record"] == "tried by a peer"]
+    assert tried["person"] == tried_by and tried["text"].startswith("[student] and [student]")
+    assert "Maria" not in content.decode()
+    return rows
