@@ -12,7 +12,7 @@ from sqlmodel import Session, SQLModel, select
 
 from bot.config import Settings
 from bot.core.clock import Clock
-from bot.core.events import ConversationRef, Event, UserRef
+from bot.core.events import ActionEvent, ConversationRef, Event, UserRef
 from bot.core.messages import Card, Link, Message, Visibility
 from bot.core.port import Platform, UserInfo
 from storage.models import Community, FlowState, Member, Workspace
@@ -134,6 +134,19 @@ class Context:
                 live=live,
             )
         )
+
+    def channel(self, channel_id: str) -> ConversationRef:
+        """A channel of the actor's workspace: to post there, or to name a message in it."""
+        return ConversationRef(
+            platform=self.user.platform, workspace_id=self.user.workspace_id, channel_id=channel_id
+        )
+
+    def redraw(self, text: str, card: Card | None = None) -> None:
+        """Replace the message whose button was pressed (nothing when the platform did not
+        say which), so its buttons say what a press does now."""
+        event = self.event
+        if isinstance(event, ActionEvent) and event.message is not None:
+            self.send(Message(text=text, card=card, replace=event.message))
 
     def dm(self, text: str, card: Card | None = None, *, to: UserRef | None = None) -> None:
         """Send a direct message (to the person who acted unless `to` is given)."""

@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from bot.core.context import Context, UsageError
-from bot.core.events import ActionEvent, ConversationRef
+from bot.core.events import ActionEvent
 from bot.core.kinds import Delivery, Due
 from bot.core.messages import Button, Card, Input, Link, Message, Visibility
 from bot.core.router import Router
@@ -358,11 +358,7 @@ async def share_checkin(ctx: Context) -> None:
     ctx.post(
         text,
         link=Link(kind="checkin", object_id=checkin.id or 0),  # so `forget` finds it
-        conversation=ConversationRef(
-            platform=ctx.user.platform,
-            workspace_id=ctx.user.workspace_id,
-            channel_id=community.channel_id,
-        ),
+        conversation=ctx.channel(community.channel_id),
     )
     ctx.reply(f"Shared with {community.name}. Thank you for opening up your practice!")
 

@@ -22,7 +22,7 @@ from sqlmodel import select
 
 from bot.core.context import Context, UsageError
 from bot.core.events import ActionEvent
-from bot.core.messages import Button, Card, Field, Message
+from bot.core.messages import Button, Card, Field
 from bot.core.router import Router
 from bot.features.coaches import MENTION, _called, _target
 from bot.services.verification import code_for, signing_key
@@ -202,15 +202,11 @@ def _answered_already(ctx: Context, cycle: CoachingCycle) -> bool:
 
 def _settle_offer(ctx: Context, cycle: CoachingCycle, answer: str) -> None:
     """The offer's card loses its buttons and says what the member chose."""
-    event = ctx.event
-    if not isinstance(event, ActionEvent) or event.message is None:
-        return
     text = (
         f"*{cycle.coach_name}* offered you a coaching cycle on your {_goal_words(ctx, cycle)}. "
         f"You {answer} it."
     )
-    card = Card(title="A coaching cycle offer", body=text)
-    ctx.send(Message(text=text, card=card, replace=event.message))
+    ctx.redraw(text, Card(title="A coaching cycle offer", body=text))
 
 
 async def accept_cycle(ctx: Context) -> None:
@@ -333,11 +329,7 @@ async def toggle_portfolio(ctx: Context) -> None:
     note, cycle = _note_of(ctx)
     note.in_portfolio = not note.in_portfolio
     ctx.session.add(note)
-    event = ctx.event
-    if isinstance(event, ActionEvent) and event.message is not None:
-        # The card's button now says what the next press does.
-        text, card = _note_message(ctx, cycle, note)
-        ctx.send(Message(text=text, card=card, replace=event.message))
+    ctx.redraw(*_note_message(ctx, cycle, note))
     if note.in_portfolio:
         ctx.reply("Added this feedback to your portfolio. Press again to take it out.")
     else:

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from bot.config import Settings
 from bot.core.context import Context, UsageError
-from bot.core.events import ActionEvent, ConversationRef, Event, MessageRef, ReactionEvent
+from bot.core.events import ActionEvent, Event, MessageRef, ReactionEvent
 from bot.core.kinds import Delivery, Due
 from bot.core.messages import Button, Card, Input, Link, Message
 from bot.core.router import Router
@@ -135,14 +135,13 @@ def refresh_card(ctx: Context, artifact: Artifact) -> None:
     if posted is None:
         return
     text, card = artifact_card(ctx.session, ctx.prompts, artifact)
-    conversation = ConversationRef(
-        platform=ctx.user.platform, workspace_id=ctx.user.workspace_id, channel_id=posted.channel_id
-    )
     ctx.send(
         Message(
             text=text,
             card=card,
-            replace=MessageRef(conversation=conversation, message_id=posted.message_ts),
+            replace=MessageRef(
+                conversation=ctx.channel(posted.channel_id), message_id=posted.message_ts
+            ),
             link=Link(kind="artifact", object_id=artifact.id),
             live=True,  # drawn when sent: a later count is never overwritten by an earlier one
         )

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from bot.core.context import Context, UsageError
-from bot.core.events import ActionEvent, ConversationRef
+from bot.core.events import ActionEvent
 from bot.core.messages import Button, Card, Field, Input, Link, Option
 from bot.core.port import FormCheck
 from bot.core.router import Router
@@ -410,13 +410,7 @@ def create_artifact(
         card,
         link=Link(kind="artifact", object_id=artifact.id),
         live=True,
-        conversation=ConversationRef(
-            platform=ctx.user.platform,
-            workspace_id=ctx.user.workspace_id,
-            channel_id=community.channel_id,
-        )
-        if elsewhere
-        else None,
+        conversation=ctx.channel(community.channel_id) if elsewhere else None,
     )
 
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, col, select
 
 from bot.core.context import Context
-from bot.core.events import ConversationRef, MessageRef
+from bot.core.events import MessageRef
 from bot.core.messages import Attachment, Button, Card, Message, Visibility
 from bot.core.router import Router
 from bot.features.digests import rank_artifacts, render_digest
@@ -396,12 +396,7 @@ async def _do_forget(ctx: Context) -> None:
     ctx.forgotten = True
 
     def where(channel_id: str, message_ts: str) -> MessageRef:
-        conversation = ConversationRef(
-            platform=ctx.user.platform,
-            workspace_id=ctx.user.workspace_id,
-            channel_id=channel_id,
-        )
-        return MessageRef(conversation=conversation, message_id=message_ts)
+        return MessageRef(conversation=ctx.channel(channel_id), message_id=message_ts)
 
     # Messages already posted must not keep showing them: their shares and shared
     # check-ins are blanked (blocks and all), digests and the shares they endorsed are
