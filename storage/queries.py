@@ -48,14 +48,16 @@ def _get_or_insert(session: Session, find: Callable[[], T | None], make: Callabl
 
 # The statements every event runs are built once, with bound parameters: building a
 # SQLAlchemy expression costs more than running it on SQLite.
+# The person an event comes from: their platform, workspace and user id (bound parameters).
+_PERSON = (
+    Workspace.platform == sa.bindparam("platform"),
+    Workspace.external_id == sa.bindparam("external_id"),
+    Member.user_id == sa.bindparam("user_id"),
+)
 _WORKSPACE_AND_MEMBER = (
     select(Workspace, Member)
     .join(Member, Member.workspace_id == Workspace.id)  # type: ignore[arg-type]
-    .where(
-        Workspace.platform == sa.bindparam("platform"),
-        Workspace.external_id == sa.bindparam("external_id"),
-        Member.user_id == sa.bindparam("user_id"),
-    )
+    .where(*_PERSON)
 )
 # The person, and the community of the channel they wrote in with whether they belong to it:
 # what every event in a channel needs first, in one query once all of it exists.
@@ -76,11 +78,7 @@ _WHO_AND_WHERE = (
             col(Membership.member_id) == col(Member.id),
         ),
     )
-    .where(
-        Workspace.platform == sa.bindparam("platform"),
-        Workspace.external_id == sa.bindparam("external_id"),
-        Member.user_id == sa.bindparam("user_id"),
-    )
+    .where(*_PERSON)
 )
 _COMMUNITY_FOR_CHANNEL = select(Community).where(
     Community.workspace_id == sa.bindparam("workspace_id"),
