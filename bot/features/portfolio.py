@@ -19,10 +19,12 @@ import io
 import itertools
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
 from fpdf import FPDF
@@ -144,6 +146,11 @@ class Portfolio:
     @property
     def member(self) -> Member:
         return self.progress.member
+
+    @cached_property
+    def tried_counts(self) -> Counter[int]:
+        """How many peers tried each of the member's shares (by artifact id)."""
+        return Counter(item.artifact_id for item in self.tried)
 
     @property
     def name(self) -> str:
@@ -640,9 +647,6 @@ class _Writer:
 def _goal_evidence_and_cycles(doc: _Writer, portfolio: Portfolio, goal_id: int | None) -> None:
     """Under a goal: the shares named as its evidence (with endorsements, peers who tried them,
     student evidence) and the coaching cycles acknowledged on it."""
-    tried: dict[int, int] = {}
-    for item in portfolio.tried:
-        tried[item.artifact_id] = tried.get(item.artifact_id, 0) + 1
     for share in portfolio.progress.shares:
         artifact = share.artifact
         if artifact.goal_id != goal_id:
@@ -650,7 +654,7 @@ def _goal_evidence_and_cycles(doc: _Writer, portfolio: Portfolio, goal_id: int |
         facts = [f"shared {_day(artifact.created_at)}"]
         count = len(share.endorsements)
         facts.append(f"{count} peer endorsement{'s' if count != 1 else ''}")
-        peers = tried.get(artifact.id or 0, 0)
+        peers = portfolio.tried_counts[artifact.id or 0]
         if peers:
             facts.append(f"tried in class by {peers} peer{'s' if peers != 1 else ''}")
         if artifact.student_evidence:
