@@ -75,6 +75,9 @@ class Settings(BaseSettings):
 
     # The event runtime (README: "How events flow").
     workers: int = Field(8, alias="PLNBOT_WORKERS", ge=1, le=64)
+    # `serve --processes`: serve processes on one host (plnbot/processes.py); each paces its
+    # messages to its share of the platforms' limits.
+    processes: int = Field(1, alias="PLNBOT_PROCESSES", ge=1, le=64)
     send_concurrency: int = Field(32, alias="PLNBOT_SEND_CONCURRENCY", ge=1, le=256)
     inbox_limit: int = Field(5000, alias="PLNBOT_INBOX_LIMIT", ge=10)
     shutdown_grace: float = Field(10.0, alias="PLNBOT_SHUTDOWN_GRACE", ge=0, le=600)

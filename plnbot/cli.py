@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -139,12 +143,18 @@ def serve(
             "is configured).",
         ),
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            min=1,
+            max=64,
+            help="Serve processes on this host sharing the port, one per core (PostgreSQL "
+            "only; default PLNBOT_PROCESSES, 1).",
+        ),
+    ] = None,
 ) -> None:
     """Run the web endpoints, the timed scheduler and the outbox sender."""
-    from aiohttp import web
-
-    from plnbot.runtime import build_runtime, configured_platforms, make_web_app
-
     settings = settings_or_exit()
     if socket_mode and not settings.slack_app_token:
         fail("SLACK_APP_TOKEN: --socket-mode needs an app-level token (xapp-…)")
@@ -155,36 +165,113 @@ def serve(
         )
     if not port_is_free(host, port):
         fail(f"--port {port}: {host}:{port} is already in use (another plnbot?); pick another")
+    options = ServeOptions(
+        host=host,
+        port=port,
+        socket_mode=socket_mode,
+        scheduler=not no_scheduler,
+        allow_anonymous_teams=allow_anonymous_teams,
+        playground=playground,
+    )
+    count = processes if processes is not None else settings.processes
+    if count == 1:
+        run_serve(settings, options)
+        return
+    serve_processes(settings, options, count)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str
+    port: int
+    socket_mode: bool
+    scheduler: bool
+    allow_anonymous_teams: bool
+    playground: bool | None
+
+
+def run_serve(
+    settings: Settings, options: ServeOptions, *, index: int = 0, shared_port: bool = False
+) -> None:
+    """One serve process: build the runtime and run the aiohttp app until a signal."""
+    from aiohttp import web
+
+    from plnbot.runtime import build_runtime, configured_platforms, make_web_app
+
     try:
         runtime = build_runtime(
             settings,
-            host=host,
-            port=port,
-            allow_anonymous_teams=allow_anonymous_teams,
-            playground=playground,
+            host=options.host,
+            port=options.port,
+            allow_anonymous_teams=options.allow_anonymous_teams,
+            playground=options.playground,
         )
     except ConfigError as exc:
         fail(str(exc))
     log = logging.getLogger("plnbot")
-    log.info("database: %s", runtime.db.engine.url.render_as_string(hide_password=True))
-    platforms = configured_platforms(runtime)
-    log.info("platforms configured: %s", ", ".join(platforms) if platforms else "none")
-    if not platforms:
-        log.info(
-            "no platform configured: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN, or "
-            "MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD (see README)"
-        )
-    application = make_web_app(runtime, scheduler=not no_scheduler)
-    if socket_mode:
+    if index == 0:
+        log.info("database: %s", runtime.db.engine.url.render_as_string(hide_password=True))
+        platforms = configured_platforms(runtime)
+        log.info("platforms configured: %s", ", ".join(platforms) if platforms else "none")
+        if not platforms:
+            log.info(
+                "no platform configured: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN, or "
+                "MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD (see README)"
+            )
+    # With several processes, only the first runs timed jobs (the others would find them done).
+    application = make_web_app(runtime, scheduler=options.scheduler and index == 0)
+    if options.socket_mode:
         from adapters.slack.setup import attach_socket_mode
 
         attach_socket_mode(runtime, application)
-    public = settings.public_url or f"http://{host}:{port}"
-    typer.echo(f"PLN Bot is running at {public} (health: {public}/healthz). Ctrl-C stops it.")
-    if runtime.playground:
-        typer.echo(f"Try it in your browser: {public}/playground")
+    if index == 0:
+        public = settings.public_url or f"http://{options.host}:{options.port}"
+        typer.echo(f"PLN Bot is running at {public} (health: {public}/healthz). Ctrl-C stops it.")
+        if runtime.playground:
+            typer.echo(f"Try it in your browser: {public}/playground")
     fast_event_loop()
-    web.run_app(application, host=host, port=port, print=None, access_log=None)
+    web.run_app(
+        application,
+        host=options.host,
+        port=options.port,
+        print=None,
+        access_log=None,
+        reuse_port=shared_port or None,
+    )
+
+
+def serve_processes(settings: Settings, options: ServeOptions, count: int) -> None:
+    """`--processes N`: N serve processes sharing the port, supervised (plnbot/processes.py)."""
+    from plnbot.processes import Supervisor
+    from plnbot.runtime import open_database
+
+    if settings.database_url.startswith("sqlite"):
+        fail(
+            f"--processes {count}: several serve processes need PostgreSQL (DATABASE_URL); "
+            "SQLite takes one writer at a time"
+        )
+    if options.socket_mode:
+        fail(f"--processes {count}: Socket Mode runs in one process; leave out --socket-mode")
+    if options.playground:
+        fail(f"--processes {count}: the playground keeps its page in one process's memory")
+    try:  # checked once here, so a child never starts on a database it can't use
+        open_database(settings, upgrade_sqlite=False).dispose()
+    except ConfigError as exc:
+        fail(str(exc))
+    os.environ["PLNBOT_PROCESSES"] = str(count)  # the children pace to their share of the limits
+    no_playground = dataclasses.replace(options, playground=False)
+    supervisor = Supervisor(
+        count, functools.partial(_serve_child, no_playground), grace=settings.shutdown_grace
+    )
+    raise typer.Exit(supervisor.run())
+
+
+def _serve_child(options: ServeOptions, index: int) -> None:
+    """A child of `serve --processes N` (spawned: it reads the settings afresh)."""
+    try:
+        run_serve(settings_or_exit(), options, index=index, shared_port=True)
+    except typer.Exit as exc:  # fail(): its line is on stderr; the supervisor reads the code
+        sys.exit(exc.exit_code)
 
 
 @app.command()

@@ -254,12 +254,16 @@ class ServeRig:
         self.fakes.append(fake)
         return fake
 
-    async def serve(self, name: str) -> ServeProcess:
-        """Start `plnbot serve` on the rig's database and wait until it answers."""
+    async def serve(self, name: str, *args: str) -> ServeProcess:
+        """Start `plnbot serve [args]` on the rig's database and wait until it answers."""
         if not self.fakes:
             await self.start_fake()
         process = ServeProcess(
-            name=name, database_url=self.database_url, api=self.fake, workdir=self.workdir
+            name=name,
+            database_url=self.database_url,
+            api=self.fake,
+            workdir=self.workdir,
+            args=args,
         )
         self.processes.append(process)
         await process.ready(self.http)

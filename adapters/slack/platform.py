@@ -109,12 +109,14 @@ class SlackPlatform:
         token: str | None = None,
         find_token: TokenLookup | None = None,
         rate: float = 20.0,
+        share: int = 1,
     ):
         self.base_url = base_url
         # Slack allows about one message per second per channel (with short bursts) and a
-        # workspace-wide budget; pacing here keeps the outbox under both.
-        self._workspace_pace = KeyedLimiter(rate=rate, burst=1.0)
-        self._channel_pace = KeyedLimiter(rate=1.0, burst=4.0)
+        # workspace-wide budget; pacing here keeps the outbox under both. One of `share`
+        # processes on a host (`serve --processes`) keeps to its part of each.
+        self._workspace_pace = KeyedLimiter(rate=rate / share, burst=1.0)
+        self._channel_pace = KeyedLimiter(rate=1.0 / share, burst=max(1.0, 4.0 / share))
         self._token = token
         self._find_token = find_token
         self._clients: dict[str, AsyncWebClient] = {}

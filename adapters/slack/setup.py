@@ -54,6 +54,7 @@ def attach_slack(runtime: Runtime) -> SlackBridge:
         token=settings.slack_bot_token,
         find_token=store.bot_token if store is not None else None,  # type: ignore[attr-defined]
         rate=settings.slack_rate,
+        share=settings.processes,
     )
     bridge = SlackBridge(
         bot=runtime.bot,

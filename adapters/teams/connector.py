@@ -64,6 +64,14 @@ USER_AGENT = "PLNBot (botbuilder-python; pooled connector)"
 CONVERSATION_LIMITS: tuple[tuple[float, int], ...] = ((1, 7), (2, 8), (30, 60), (3600, 1800))
 TENANT_LIMITS: tuple[tuple[float, int], ...] = ((1, 50),)
 
+
+def shared_limits(
+    limits: tuple[tuple[float, int], ...], share: int
+) -> tuple[tuple[float, int], ...]:
+    """One of `share` processes' part of each limit (at least one call per window)."""
+    return tuple((window, max(1, count // share)) for window, count in limits)
+
+
 TENANT_KWARG = "pln_tenant"  # operation_config our calls pass, so pacing needn't parse bodies
 _CONVERSATION_IN_URL = re.compile(r"/v3/conversations/([^/?]+)/activities")
 

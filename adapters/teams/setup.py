@@ -49,6 +49,7 @@ from adapters.teams.connector import (
     Pacer,
     PooledAuthentication,
     PooledConnectorFactory,
+    shared_limits,
 )
 from adapters.teams.inbound import PLATFORM, teams_conversation_id, tenant_of
 from adapters.teams.platform import TeamsPlatform
@@ -175,8 +176,9 @@ class TeamsEndpoint:
         self.runtime = runtime
         self.anonymous = anonymous
         self._session: aiohttp.ClientSession | None = None
-        self.conversation_pacer = Pacer(CONVERSATION_LIMITS)
-        self.tenant_pacer = Pacer(TENANT_LIMITS)
+        share = runtime.settings.processes  # `serve --processes`: each its part of the limits
+        self.conversation_pacer = Pacer(shared_limits(CONVERSATION_LIMITS, share))
+        self.tenant_pacer = Pacer(shared_limits(TENANT_LIMITS, share))
         self.connectors = PooledConnectorFactory(
             app_id=identity.app_id or "",
             credentials_factory=identity.credentials(),
