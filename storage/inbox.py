@@ -115,50 +115,75 @@ _CLAIMABLE_LOCKED = {
 }
 
 
+def _claim_update(table: sa.Table) -> sa.Update:
+    return (
+        table.update()
+        .where(table.c.id.in_(sa.bindparam("ids", expanding=True)), table.c.status == "pending")
+        .values(
+            status="claimed",
+            claimed_by=sa.bindparam("worker", type_=table.c.claimed_by.type),
+            claimed_at=sa.bindparam("now", type_=table.c.claimed_at.type),
+            attempts=table.c.attempts + 1,
+        )
+        .returning(table.c.id)
+    )
+
+
+_CLAIM = {table.name: _claim_update(table) for table in (INBOX, OUTBOX)}
+
+
 def claim_ids(
     session: Session, table: sa.Table, *, worker: str, now: datetime, limit: int
 ) -> list[int]:
     """Claim up to `limit` claimable rows (due, first in their lane); returns their ids."""
     sqlite = session.get_bind().dialect.name == "sqlite"
     query = (_CLAIMABLE if sqlite else _CLAIMABLE_LOCKED)[table.name]
-    candidates = list(session.connection().execute(query, {"limit": limit, "now": now}).scalars())
+    connection = session.connection()
+    candidates = list(connection.execute(query, {"limit": limit, "now": now}).scalars())
     if not candidates:
         return []
-    result = session.connection().execute(
-        table.update()
-        .where(table.c.id.in_(candidates), table.c.status == "pending")
-        .values(
-            status="claimed",
-            claimed_by=worker,
-            claimed_at=now,
-            attempts=table.c.attempts + 1,
-        )
-        .returning(table.c.id)
+    claimed = connection.execute(
+        _CLAIM[table.name], {"ids": candidates, "worker": worker, "now": now}
     )
-    return sorted(result.scalars())
+    return sorted(claimed.scalars())
+
+
+_CLAIMED_EVENTS = (
+    sa.select(
+        INBOX.c.id, INBOX.c.platform, INBOX.c.lane, INBOX.c.kind, INBOX.c.payload, INBOX.c.attempts
+    )
+    .where(INBOX.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(INBOX.c.id)
+)
 
 
 def claim_events(session: Session, *, worker: str, now: datetime, limit: int) -> list[ClaimedEvent]:
     ids = claim_ids(session, INBOX, worker=worker, now=now, limit=limit)
     if not ids:
         return []
-    rows = (
-        session.connection()
-        .execute(
-            sa.select(
-                INBOX.c.id,
-                INBOX.c.platform,
-                INBOX.c.lane,
-                INBOX.c.kind,
-                INBOX.c.payload,
-                INBOX.c.attempts,
-            )
-            .where(INBOX.c.id.in_(ids))
-            .order_by(INBOX.c.id)
-        )
-        .all()
-    )
+    rows = session.connection().execute(_CLAIMED_EVENTS, {"ids": ids}).all()
     return [ClaimedEvent(*row) for row in rows]
+
+
+def _finish_update(*, forget_words: bool) -> sa.Update:
+    done = {"payload": "", "lane": ""} if forget_words else {}
+    return (
+        INBOX.update()
+        .where(
+            INBOX.c.id == sa.bindparam("event_id", type_=sa.Integer()),
+            INBOX.c.status == "claimed",
+            INBOX.c.claimed_by == sa.bindparam("worker", type_=INBOX.c.claimed_by.type),
+        )
+        .values(
+            status=sa.bindparam("status", type_=INBOX.c.status.type),
+            handled_at=sa.bindparam("now", type_=INBOX.c.handled_at.type),
+            error=sa.bindparam("error", type_=INBOX.c.error.type),
+            **done,
+        )
+    )
+
+
+_FINISH = {True: _finish_update(forget_words=True), False: _finish_update(forget_words=False)}
 
 
 def finish_event(
@@ -175,11 +200,15 @@ def finish_event(
     keeps only its key (a late retry is still recognised): its body and its person go, so
     the inbox holds nobody's words once they are worked (a failed one keeps them, to be
     looked into, until retention prunes it)."""
-    done = {"payload": "", "lane": ""} if status == "done" else {}
     result = session.connection().execute(
-        INBOX.update()
-        .where(INBOX.c.id == event_id, INBOX.c.status == "claimed", INBOX.c.claimed_by == worker)
-        .values(status=status, handled_at=now, error=error[:500], **done)
+        _FINISH[status == "done"],
+        {
+            "event_id": event_id,
+            "worker": worker,
+            "status": status,
+            "now": now,
+            "error": error[:500],
+        },
     )
     return result.rowcount == 1
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import threading
 import types
 import typing
+from collections import OrderedDict
 from collections.abc import Mapping
 from enum import Enum
 from functools import cache
@@ -111,9 +113,24 @@ def _load_value(hint: Any, value: Any) -> Any:
     return value
 
 
+# Messages this process encoded lately, by their text: the sender reads most replies back
+# moments after the unit of work queued them, and a frozen message decoded from that text
+# equals the one encoded (None fields aside, which no field defaults away from None).
+_RECENT: OrderedDict[str, Message] = OrderedDict()
+_RECENT_LIMIT = 2048
+_RECENT_LOCK = threading.Lock()
+
+
 def message_to_json(message: Message) -> str:
-    return json.dumps(dump(message), ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(dump(message), ensure_ascii=False, separators=(",", ":"))
+    with _RECENT_LOCK:
+        _RECENT[text] = message
+        if len(_RECENT) > _RECENT_LIMIT:
+            _RECENT.popitem(last=False)
+    return text
 
 
 def message_from_json(text: str) -> Message:
-    return load(Message, json.loads(text))
+    with _RECENT_LOCK:
+        known = _RECENT.pop(text, None)
+    return known if known is not None else load(Message, json.loads(text))

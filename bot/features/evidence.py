@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -296,11 +297,15 @@ def member_share_form(
     )
 
 
-_SHARED_BEFORE = select(Artifact).where(  # built once: it runs on every share
-    Artifact.community_id == sa.bindparam("community"),
-    Artifact.author_id == sa.bindparam("author"),
-    Artifact.url == sa.bindparam("url"),
+_ARTIFACT: sa.Table = Artifact.__table__  # type: ignore[attr-defined]
+# Built once, run in Core on the session's connection: they run on every share, and the ORM's
+# statement machinery would cost more than the statements.
+_SHARED_BEFORE = sa.select(_ARTIFACT.c.created_at, _ARTIFACT.c.title).where(
+    _ARTIFACT.c.community_id == sa.bindparam("community"),
+    _ARTIFACT.c.author_id == sa.bindparam("author"),
+    _ARTIFACT.c.url == sa.bindparam("url"),
 )
+_NEW_ARTIFACT = _ARTIFACT.insert().returning(_ARTIFACT.c.id)
 
 
 def active_goals(session: Session, member: Member) -> list[Goal]:
@@ -373,10 +378,12 @@ def create_artifact(
             "Share evidence in a PLN community channel, so peers can see it. "
             "(A coach turns a channel into a community with `setup`.)"
         )
+    if ctx.session.new:  # the person, met just now: their row goes first (Core skips autoflush)
+        ctx.session.flush()
+    connection = ctx.session.connection()
     if url:
-        existing = ctx.session.exec(
-            _SHARED_BEFORE,
-            params={"community": community.id, "author": ctx.member.id, "url": url},
+        existing = connection.execute(
+            _SHARED_BEFORE, {"community": community.id, "author": ctx.member.id, "url": url}
         ).first()
         if existing is not None:
             ctx.reply(
@@ -385,21 +392,20 @@ def create_artifact(
             )
             return
     element, tags = detect_element(ctx.prompts, f"{title} {description}")
-    artifact = Artifact(
-        community_id=saved_id(community),
-        author_id=saved_id(ctx.member),
-        url=url,
-        file_ref=file_ref,
-        title=title,
-        description=description,
-        element=element,
-        tags=tags,
-        created_at=ctx.now,
-        goal_id=goal.id if goal is not None else None,
-        student_evidence=students,
-    )
-    ctx.session.add(artifact)
-    ctx.session.flush()
+    values: dict[str, Any] = {
+        "community_id": saved_id(community),
+        "author_id": saved_id(ctx.member),
+        "url": url,
+        "file_ref": file_ref,
+        "title": title,
+        "description": description,
+        "element": element,
+        "tags": tags,
+        "created_at": ctx.now,
+        "goal_id": goal.id if goal is not None else None,
+        "student_evidence": students,
+    }
+    artifact = Artifact(id=connection.execute(_NEW_ARTIFACT, values).scalar_one(), **values)
     assert artifact.id is not None and community.id is not None and ctx.member.id is not None
     add_membership(ctx.session, community_id=community.id, member_id=ctx.member.id, now=ctx.now)
     text, card = artifact_card(ctx.session, ctx.prompts, artifact, new=True)
