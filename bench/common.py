@@ -238,6 +238,7 @@ class Serve:
         slack_rate: float,
         worker: bool = False,
         tuning: dict[str, str] | None = None,
+        processes: int = 1,
     ) -> None:
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}/slack/events"
@@ -256,6 +257,8 @@ class Serve:
         )
         command = [*plnbot_command(), "serve", "--no-scheduler", "--port", str(self.port)]
         command += ["--host", HOST]
+        if processes > 1:
+            command += ["--processes", str(processes)]
         if worker:
             command = [*plnbot_command(), "worker"]
         with open(self.log, "wb") as out:

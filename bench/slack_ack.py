@@ -382,12 +382,18 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def process_cpu(pid: int | None) -> float | None:
-    """User + system CPU seconds of a process (Linux /proc), or None when unknown."""
+    """User + system CPU seconds of a process and of the processes it started (`serve
+    --processes N`: the supervisor's children), from Linux's /proc; None when unknown."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError, ValueError):
+            for child in task.read_text().split():
+                total += process_cpu(int(child)) or 0.0
+    return total
 
 
 def system_cpu() -> float | None:
@@ -692,6 +698,8 @@ def bench(args: argparse.Namespace) -> None:
             def start_plnbot(part: int) -> tuple[subprocess.Popen[bytes], str]:
                 port = free_port()
                 command = [*plnbot, "serve", "--port", str(port), "--no-scheduler"]
+                if args.processes > 1:
+                    command += ["--processes", str(args.processes)]
                 process = start_server(command, env, tmp, f"plnbot-{part}")
                 servers.append(process)
                 wait_listening(port, process, "plnbot serve")
@@ -866,6 +874,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--concurrency", type=int, default=32, help="concurrent connections (default 32)"
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="plnbot as `serve --processes N` (needs --postgres): N processes sharing the port",
     )
     parser.add_argument("--kinds", default="share,im", help="comma-separated: share,im")
     parser.add_argument(

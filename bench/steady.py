@@ -299,6 +299,7 @@ def bench(args: argparse.Namespace) -> None:
                 name="serve",
                 slack_rate=args.slack_rate,
                 tuning={"PLNBOT_WORKERS": str(args.serve_workers)} if args.serve_workers else None,
+                processes=args.processes,
             )
             for n in range(args.workers):
                 helpers.append(
@@ -432,6 +433,7 @@ def bench(args: argparse.Namespace) -> None:
         f"Steady load: {args.rate:g} requests/s for {args.seconds:g} s ({requests} requests: "
         f"50% shares, 25% channel chatter, 25% reactions) from {args.users} users in "
         f"{channels} community channels, {args.connections} connections; plnbot serve"
+        f"{f' --processes {args.processes}' if args.processes > 1 else ''}"
         f"{f' and {args.workers} plnbot worker' if args.workers else ''} on {db}; "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}; source {source_version()}"
     )
@@ -555,6 +557,12 @@ def main() -> None:
         "sharing the work; default 0)",
     )
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="plnbot as `serve --processes N` (needs --postgres): N processes sharing the port",
+    )
+    parser.add_argument(
         "--serve-workers",
         type=int,
         default=0,
@@ -564,6 +572,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.rate <= 0 or args.seconds <= 0 or args.users < 1 or args.connections < 1:
         parser.error("--rate, --seconds, --users and --connections must be positive")
+    if args.processes < 1 or (args.processes > 1 and not args.postgres):
+        parser.error("--processes needs --postgres (SQLite has one writer)")
     if args.workers < 0 or (args.workers and not args.postgres):
         parser.error("--workers needs --postgres (SQLite has one writer: replicas would queue)")
     bench(args)

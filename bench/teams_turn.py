@@ -56,6 +56,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.slack_ack import process_cpu  # noqa: E402  (needs ROOT on sys.path first)
+
 HOST = "127.0.0.1"
 TARGET_RATIO = 3.0
 TARGET_P99_MS = 150.0
@@ -171,8 +173,40 @@ def serve_bare(port: int, fake_url: str) -> None:
     web.run_app(app, host=HOST, port=port, print=None, access_log=None)
 
 
+def serve_plnbot_processes(
+    processes: int, port: int, fake_url: str, database_url: str, coaches: str, echo: bool
+) -> None:
+    """`--processes N`: N PLN Bot processes on the port, under serve's own supervisor."""
+    import functools
+    import logging
+
+    from plnbot.processes import Supervisor
+
+    logging.basicConfig(level=logging.WARNING)
+    child = functools.partial(_plnbot_child, processes, port, fake_url, database_url, coaches, echo)
+    sys.exit(Supervisor(processes, child, grace=10).run())
+
+
+def _plnbot_child(
+    processes: int,
+    port: int,
+    fake_url: str,
+    database_url: str,
+    coaches: str,
+    echo: bool,
+    index: int,
+) -> None:
+    serve_plnbot(port, fake_url, database_url, coaches, echo, processes=processes)
+
+
 def serve_plnbot(
-    port: int, fake_url: str, database_url: str, coaches: str, echo: bool = False
+    port: int,
+    fake_url: str,
+    database_url: str,
+    coaches: str,
+    echo: bool = False,
+    *,
+    processes: int = 1,
 ) -> None:
     import logging
 
@@ -190,6 +224,7 @@ def serve_plnbot(
         PLNBOT_LOG_LEVEL="WARNING",
         PLNBOT_LLM="off",
         PLNBOT_PUBLIC_URL="https://pln.example.org",
+        PLNBOT_PROCESSES=processes,
     )
     # A documentation address, so attach_optional leaves Teams off; it is attached below
     # with the fake connector's keys (tests do the same).
@@ -217,9 +252,33 @@ def serve_plnbot(
 
         runtime.bot.process = process  # type: ignore[method-assign]
     app = make_web_app(runtime, scheduler=False)
+    if os.environ.get("BENCH_PYSPY"):
+        import subprocess
+
+        out = os.environ["BENCH_PYSPY"] + ("-echo" if echo else "") + ".txt"
+        subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--nonblocking",
+                "--gil",
+                "-r",
+                "200",
+                "-f",
+                "raw",
+                "-o",
+                out,
+                "-p",
+                str(os.getpid()),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     if os.environ.get("BENCH_SQL_FILE"):
         app.on_cleanup.append(_count_statements(runtime.db.engine, os.environ["BENCH_SQL_FILE"]))
-    web.run_app(app, host=HOST, port=port, print=None, access_log=None)
+    web.run_app(
+        app, host=HOST, port=port, print=None, access_log=None, reuse_port=processes > 1 or None
+    )
 
 
 def _count_statements(engine: Any, path: str) -> Any:
@@ -431,17 +490,10 @@ def wait_for_posts(fake: Connection, kind: str, expected: int, timeout: float) -
     return seen
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc), or NaN elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return math.nan
-
-
 def run_server(name: str, target: Any, args: tuple[Any, ...], port: int, health: str) -> mp.Process:
-    process = mp.get_context("spawn").Process(target=target, args=args, name=name, daemon=True)
+    # A supervisor starts processes of its own, which a daemonic process may not.
+    daemon = target is not serve_plnbot_processes
+    process = mp.get_context("spawn").Process(target=target, args=args, name=name, daemon=daemon)
     process.start()
     wait_until_up(f"http://{HOST}:{port}{health}")
     return process
@@ -470,14 +522,14 @@ def measure(
     asyncio.run(burst(url, warm, args.concurrency, token))
     wait_for_posts(fake, kind, args.warmup, 30)  # the warm-up's replies are out too
     timed = share_activities(layout, service_url, run, args.warmup, args.activities)
-    cpu = cpu_seconds(process.pid or 0)
+    cpu = process_cpu(process.pid) or math.nan
     began = time.perf_counter()
     result = summarise(name, asyncio.run(burst(url, timed, args.concurrency, token)))
     # The turn only stores the activity; the work and the reply follow. Throughput counts
     # until the last reply was posted, so stored-but-unworked activities don't flatter it.
     result.posted = wait_for_posts(fake, kind, args.warmup + args.activities, 60)
     result.e2e_wall = time.perf_counter() - began
-    result.cpu_ms = (cpu_seconds(process.pid or 0) - cpu) / args.activities * 1000
+    result.cpu_ms = ((process_cpu(process.pid) or math.nan) - cpu) / args.activities * 1000
     return result
 
 
@@ -529,6 +581,8 @@ def bench(args: argparse.Namespace) -> None:
             setup = None
             if target is serve_plnbot:
                 server_args = (port, fake_url, database_url, coaches, kind == "texts")
+                if args.processes > 1:
+                    target, server_args = serve_plnbot_processes, (args.processes, *server_args)
                 if kind == "cards":
                     setup = [
                         channel_message(
@@ -639,6 +693,12 @@ def main() -> None:
     )
     parser.add_argument("--users", type=int, default=20, help="teachers per tenant (20)")
     parser.add_argument("--postgres", metavar="URL", help="run plnbot on this (empty) database")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="PLN Bot as `serve --processes N` (PostgreSQL): N processes sharing the port",
+    )
     parser.add_argument("--only", metavar="NAME", help="run only the servers whose name has this")
     parser.add_argument(
         "--sql", metavar="FILE", help="write the statements PLN Bot ran, counted, to FILE"
