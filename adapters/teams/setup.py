@@ -40,6 +40,7 @@ from botframework.connector.auth import (
     BotFrameworkAuthenticationFactory,
     ServiceClientCredentialsFactory,
 )
+from msrest.serialization import Deserializer
 
 from adapters.teams.app import TeamsBridge
 from adapters.teams.connector import (
@@ -321,6 +322,11 @@ def _bound_to(body: dict[str, Any] | None) -> Activity:
     )
 
 
+# What `Activity.deserialize` does, with the schema's models gathered once rather than on every
+# call (a fifth of its time).
+_DESERIALIZE = Deserializer(Activity._infer_class_models())
+
+
 def _activity(body: dict[str, Any] | None) -> Activity | None:
     """The authenticated body as an Activity, or None when it isn't one (of a shape the
     bridge can read: see `_ACTIVITY`)."""
@@ -331,7 +337,7 @@ def _activity(body: dict[str, Any] | None) -> Activity | None:
     if not _fits(body, _ACTIVITY):
         return None
     try:
-        return Activity().deserialize(body)
+        return _DESERIALIZE("Activity", body)
     except Exception:  # msrest's DeserializationError and whatever an odd field raises
         return None
 
