@@ -27,6 +27,10 @@ Target (from the issue): PLN Bot at least 3x the bare bot's activities/s, p99 un
 
     .venv/bin/python bench/teams_turn.py
     .venv/bin/python bench/teams_turn.py --postgres postgresql+psycopg://user@127.0.0.1/empty_db
+    .venv/bin/python bench/teams_turn.py --postgres … --processes 2   # as `serve --processes 2`
+
+With `BENCH_PYSPY=/tmp/prof` set (and py-spy installed), each PLN Bot server is recorded by
+`py-spy record --gil` into `/tmp/prof[-echo].txt` (raw collapsed stacks: where the CPU went).
 
 It always exits 0 (it is a benchmark); read the printed PASS/FAIL lines.
 """

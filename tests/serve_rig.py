@@ -14,6 +14,7 @@ channel would take a hundred seconds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -25,7 +26,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,25 @@ async def fresh_postgres_database(server_url: str, name: str, *, workdir: Path) 
     )
     assert upgrade.returncode == 0, f"plnbot db upgrade failed:\n{upgrade.stderr}"
     return scratch
+
+
+@contextlib.asynccontextmanager
+async def postgres_rig(
+    workdir: Path, database: str, *, why: str, channels: int = 25
+) -> AsyncIterator[ServeRig]:
+    """A rig on scratch database `database` of PLNBOT_TEST_POSTGRES_URL's server (the test is
+    skipped, saying `why` it needs PostgreSQL, when that is not set)."""
+    import pytest
+
+    server = os.environ.get("PLNBOT_TEST_POSTGRES_URL")
+    if not server:
+        pytest.skip(f"set PLNBOT_TEST_POSTGRES_URL: {why}")
+    scratch = await fresh_postgres_database(server, database, workdir=workdir)
+    rig = ServeRig(workdir=workdir, database_url=scratch, channels=channels)
+    try:
+        yield rig
+    finally:
+        await rig.close()
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,13 @@ API in the test's event loop (tests/serve_rig.py), an SQLite file in the test's 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.serve_rig import ServeRig, by_number, fresh_postgres_database
+from tests.serve_rig import ServeRig, by_number, postgres_rig
 
 SHARES = 120
 CONCURRENCY = 16
@@ -117,15 +116,8 @@ REPLICAS_DATABASE = "plnbot_replicas"  # a scratch database: other tests truncat
 
 @pytest.fixture
 async def replicas_rig(tmp_path: Path) -> AsyncIterator[ServeRig]:
-    server = os.environ.get("PLNBOT_TEST_POSTGRES_URL")
-    if not server:
-        pytest.skip("set PLNBOT_TEST_POSTGRES_URL to run two replicas on PostgreSQL")
-    scratch = await fresh_postgres_database(server, REPLICAS_DATABASE, workdir=tmp_path)
-    rig = ServeRig(workdir=tmp_path, database_url=scratch, channels=25)
-    try:
+    async with postgres_rig(tmp_path, REPLICAS_DATABASE, why="two replicas need it") as rig:
         yield rig
-    finally:
-        await rig.close()
 
 
 async def test_two_replicas_share_the_work_and_nothing_runs_twice(replicas_rig: ServeRig) -> None:

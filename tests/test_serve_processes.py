@@ -17,7 +17,7 @@ import pytest
 
 from adapters.slack.platform import SlackPlatform
 from adapters.teams.connector import CONVERSATION_LIMITS, TENANT_LIMITS, shared_limits
-from tests.serve_rig import PLNBOT, ServeRig, fresh_postgres_database
+from tests.serve_rig import PLNBOT, ServeRig, postgres_rig
 
 PROCESSES_DATABASE = "plnbot_processes"  # a scratch database: other tests truncate `test`
 
@@ -44,15 +44,9 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[ServeRig]:
-    server = os.environ.get("PLNBOT_TEST_POSTGRES_URL")
-    if not server:
-        pytest.skip("set PLNBOT_TEST_POSTGRES_URL: several serve processes need PostgreSQL")
-    scratch = await fresh_postgres_database(server, PROCESSES_DATABASE, workdir=tmp_path)
-    rig = ServeRig(workdir=tmp_path, database_url=scratch, channels=25)
-    try:
+    why = "several serve processes need it"
+    async with postgres_rig(tmp_path, PROCESSES_DATABASE, why=why) as rig:
         yield rig
-    finally:
-        await rig.close()
 
 
 async def test_two_processes_share_one_port_and_every_share_is_stored_and_carded_once(
