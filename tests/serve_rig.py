@@ -84,6 +84,14 @@ async def fresh_postgres_database(server_url: str, name: str, *, workdir: Path) 
     fresh = sa.create_engine(scratch, isolation_level="AUTOCOMMIT")
     try:
         with fresh.connect() as conn:
+            # A process an earlier test left behind (still draining) must not hold locks.
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
             conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
             conn.exec_driver_sql("CREATE SCHEMA public")
     finally:

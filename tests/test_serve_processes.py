@@ -46,7 +46,15 @@ def alive(pid: int) -> bool:
 async def rig(tmp_path: Path) -> AsyncIterator[ServeRig]:
     why = "several serve processes need it"
     async with postgres_rig(tmp_path, PROCESSES_DATABASE, why=why) as rig:
-        yield rig
+        try:
+            yield rig
+        finally:  # every serve process gone before the next test drops the schema
+            for serve in rig.processes:
+                left = children(serve.process.pid)
+                if serve.process.poll() is None:
+                    serve.terminate()
+                    await serve.exited(within=30)
+                await rig.eventually(lambda left=left: not any(map(alive, left)), timeout=30)
 
 
 async def test_two_processes_share_one_port_and_every_share_is_stored_and_carded_once(
