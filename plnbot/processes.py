@@ -89,7 +89,8 @@ class Supervisor:
         previous = {s: signal.signal(s, self._stop) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             for index in range(self.count):
-                self._start(index)
+                if not self._stopping:  # a signal may come while they start
+                    self._start(index)
             while not self._stopping:
                 self._watch()
             return self._drain()

@@ -121,6 +121,23 @@ async def test_the_children_stop_when_the_supervisor_is_killed(rig: ServeRig) ->
     )
 
 
+async def test_a_configuration_the_processes_cannot_use_stops_them_all_with_exit_2(
+    rig: ServeRig,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLNBOT_", "DATABASE_URL"))}
+    done = subprocess.run(
+        [PLNBOT, "serve", "--processes", "2", "--port", "0"],
+        env={**env, "DATABASE_URL": rig.database_url, "MICROSOFT_APP_ID": "an-app-id"},
+        cwd=rig.workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "MICROSOFT_APP_PASSWORD" in done.stderr  # what is wrong, not a restart loop
+    assert "starting it again" not in done.stderr
+
+
 def test_several_processes_on_sqlite_are_refused_with_one_clear_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PLNBOT_", "DATABASE_URL"))}
     done = subprocess.run(
